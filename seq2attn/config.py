@@ -1,0 +1,306 @@
+"""Configuration: frozen dataclasses, one home for every default.
+
+Precedence, lowest to highest, resolved in :func:`resolve_config` alone:
+dataclass defaults < corpus preset (built-in corpora suggest sizes) < YAML file < ``--set`` overrides
+< the command's own flags. The resolved config is saved as ``config.yaml`` in the model directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+TOKENIZER_KINDS = ("bpe", "unigram", "wordlevel", "char")
+NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
+BACKENDS = ("rnn", "transformer")
+DECODERS = ("bahdanau", "luong")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    corpus: str | None = None  # a registry name (seq2attn corpora list), or None for files
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    train: tuple[str, str] | None = None  # (source file, target file)
+    dev: tuple[str, str] | None = None
+    data_dir: str | None = None  # local copy of downloadable corpora; else $SEQ2ATTN_DATA
+    max_length: int = 100  # training pairs longer than this (in tokens) are dropped and counted
+    dev_size: int | None = None  # use only the first N dev pairs for validation (None: all)
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    kind: Literal["bpe", "unigram", "wordlevel", "char"] = "bpe"
+    vocab_size: int = 8000  # upper bound; char and wordlevel stop at what the data has
+    joint: bool = True  # one vocabulary for source and target
+    normalization: Literal["nfkc", "nfc", "nfd", "nfkd", "none"] = "nfkc"
+    lowercase: bool = False
+    min_frequency: int = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backend: Literal["rnn", "transformer"] = "rnn"
+    decoder: Literal["bahdanau", "luong"] = "bahdanau"
+    attention: str = "additive"  # a name from seq2attn.attention.ATTENTIONS
+    attention_size: int | None = None  # hidden size of additive/concat/multihead (None: dec size)
+    heads: int = 4  # for the multihead scorer
+    emb_size: int = 256
+    hidden_size: int = 256  # encoder GRU units per direction
+    dec_hidden_size: int = 512
+    enc_layers: int = 1
+    dec_layers: int = 1
+    dropout: float = 0.2
+    input_feeding: bool = True  # Luong wiring only
+    tie_embeddings: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 1e-3
+    batch_tokens: int = 4096  # target tokens per batch (token budget)
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    max_minutes: float | None = None  # wall-clock budget
+    clip_norm: float | None = 1.0
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    validate_every: int = 500  # steps
+    patience: int | None = 8  # validations without dev BLEU gain before stopping; None: off
+    lr_decay: float | None = 0.5  # on plateau of dev BLEU; None: constant learning rate
+    lr_patience: int = 3
+    min_lr: float = 1e-5
+    seed: int = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = None  # CPU threads for torch; None: torch's default
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    log_every: int = 20
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    beam_size: int = 1
+    alpha: float = 0.0  # GNMT length penalty; 0 is plain log-prob
+    max_len_a: float = 1.5  # max output length = a * source_length + b
+    max_len_b: int = 10
+    batch_tokens: int = 4096
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+
+_SECTION_TYPES = {
+    "data": DataConfig,
+    "tokenizer": TokenizerConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "decode": DecodeConfig,
+}
+
+
+def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    out = dataclasses.asdict(cfg)
+    for section in out.values():  # tuples -> lists so YAML stays plain
+        for k, v in section.items():
+            if isinstance(v, tuple):
+                section[k] = list(v)
+    return out
+
+
+def _coerce(path: str, value: Any, hint: Any) -> Any:
+    """Check and convert ``value`` to the annotated type ``hint``; raise ConfigError naming ``path``."""
+    origin = get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(hint)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in options:
+                return None
+        errors = []
+        for opt in options:
+            if opt is type(None):
+                continue
+            try:
+                return _coerce(path, value, opt)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{path}: got {value!r}")
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{path}={value!r}; choose one of: {', '.join(map(str, choices))}")
+        return value
+    if origin is tuple:
+        args = get_args(hint)
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{path}: expected {len(args)} values, got {value!r}")
+        return tuple(_coerce(path, v, a) for v, a in zip(value, args))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ConfigError(f"{path}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}") from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: expected a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return str(value)
+    raise AssertionError(f"unsupported config type {hint!r} at {path}")
+
+
+def _apply(cfg: Config, section: str, values: dict[str, Any], source: str) -> Config:
+    if section not in _SECTION_TYPES:
+        raise ConfigError(f"{source}: unknown section {section!r}; choose one of: {', '.join(_SECTION_TYPES)}")
+    cls = _SECTION_TYPES[section]
+    hints = get_type_hints(cls)
+    changes = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(
+                f"{source}: unknown option {section}.{key}; choose one of: {', '.join(hints)}"
+            )
+        changes[key] = _coerce(f"{section}.{key}", value, hints[key])
+    return replace(cfg, **{section: replace(getattr(cfg, section), **changes)})
+
+
+def parse_set(item: str) -> tuple[str, str, Any]:
+    """``'train.lr=3e-4'`` -> ``('train', 'lr', 3e-4)`` (the value parsed as YAML)."""
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.lr=3e-4")
+    key, raw = item.split("=", 1)
+    section, name = key.strip().split(".", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return section, name, value
+
+
+def load_yaml(path: str | Path) -> dict[str, dict[str, Any]]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}:{where} invalid YAML") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"{p}: expected sections (data, tokenizer, model, train, decode) of key: value")
+    return data
+
+
+def resolve_config(
+    *,
+    base: Config | None = None,
+    preset: dict[str, dict[str, Any]] | None = None,
+    file: str | Path | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    flags: dict[str, dict[str, Any]] | None = None,
+) -> Config:
+    """The one place where config precedence is decided (see module docstring)."""
+    cfg = base or Config()
+    layers: list[tuple[str, dict[str, dict[str, Any]]]] = []
+    if preset:
+        layers.append(("corpus preset", preset))
+    if file is not None:
+        layers.append((str(file), load_yaml(file)))
+    for item in sets:
+        section, key, value = parse_set(item)
+        layers.append((f"--set {item}", {section: {key: value}}))
+    if flags:
+        layers.append(("option", {s: {k: v for k, v in kv.items() if v is not None} for s, kv in flags.items()}))
+    for source, layer in layers:
+        for section, values in layer.items():
+            cfg = _apply(cfg, section, values, source)
+    validate(cfg)
+    return cfg
+
+
+def config_from_dict(data: dict[str, dict[str, Any]], source: str) -> Config:
+    cfg = Config()
+    for section, values in data.items():
+        cfg = _apply(cfg, section, values, source)
+    validate(cfg)
+    return cfg
+
+
+def _positive(path: str, value: float | int | None, *, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ConfigError(f"{path}={value!r}; must be > 0")
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field and range checks that types alone cannot express."""
+    from .attention import ATTENTIONS  # late: attention imports torch
+
+    m, t, d, tok = cfg.model, cfg.train, cfg.decode, cfg.tokenizer
+    if m.attention not in ATTENTIONS:
+        raise ConfigError(f"model.attention={m.attention!r}; choose one of: {', '.join(ATTENTIONS)}")
+    for path, v in [
+        ("model.emb_size", m.emb_size), ("model.hidden_size", m.hidden_size),
+        ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),
+        ("model.dec_layers", m.dec_layers), ("model.heads", m.heads),
+        ("model.attention_size", m.attention_size), ("train.lr", t.lr),
+        ("train.batch_tokens", t.batch_tokens), ("train.max_steps", t.max_steps),
+        ("train.max_epochs", t.max_epochs), ("train.max_minutes", t.max_minutes),
+        ("train.validate_every", t.validate_every), ("train.patience", t.patience),
+        ("train.clip_norm", t.clip_norm), ("train.threads", t.threads),
+        ("train.log_every", t.log_every), ("decode.beam_size", d.beam_size),
+        ("decode.batch_tokens", d.batch_tokens), ("data.max_length", cfg.data.max_length),
+        ("data.dev_size", cfg.data.dev_size), ("tokenizer.vocab_size", tok.vocab_size),
+        ("tokenizer.min_frequency", tok.min_frequency),
+    ]:
+        _positive(path, v)
+    if not 0.0 <= m.dropout < 1.0:
+        raise ConfigError(f"model.dropout={m.dropout}; must be in [0, 1)")
+    if not 0.0 <= t.label_smoothing < 1.0:
+        raise ConfigError(f"train.label_smoothing={t.label_smoothing}; must be in [0, 1)")
+    if t.lr_decay is not None and not 0.0 < t.lr_decay < 1.0:
+        raise ConfigError(f"train.lr_decay={t.lr_decay}; must be in (0, 1) or null")
+    if d.alpha < 0:
+        raise ConfigError(f"decode.alpha={d.alpha}; must be >= 0")
+    if d.max_len_a < 0 or d.max_len_b < 0 or (d.max_len_a == 0 and d.max_len_b == 0):
+        raise ConfigError("decode.max_len_a / decode.max_len_b: must be >= 0 and not both 0")
+    if tok.vocab_size < 8:
+        raise ConfigError(f"tokenizer.vocab_size={tok.vocab_size}; must be >= 8")

@@ -1,0 +1,35 @@
+"""What every backend provides, so that search and alignment never branch on the backend.
+
+A backend is an ``nn.Module`` with:
+
+* ``encode(src, src_lengths) -> enc``: an encoder output object with ``index_select(index)``;
+  key-side attention work happens here, once per batch.
+* ``init_state(enc) -> state``: the decoder state before the first step, with ``index_select(index)``.
+* ``step(prev_tokens, state, enc) -> StepOutput``: one decoding step for every row.
+* ``forward(src, src_lengths, tgt_in) -> ForwardOutput``: teacher-forced pass over a whole target,
+  through the same attention code as ``step``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from torch import Tensor
+
+
+class Reorderable(Protocol):
+    def index_select(self, index: Tensor) -> Any: ...
+
+
+@dataclass
+class StepOutput:
+    logits: Tensor  # (B, V) unnormalized scores for the next token
+    attention: Tensor  # (B, S) attention over source positions, rows sum to 1
+    state: Reorderable  # the decoder state after this step
+
+
+@dataclass
+class ForwardOutput:
+    logits: Tensor  # (B, T, V)
+    attention: Tensor  # (B, T, S)

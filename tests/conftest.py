@@ -1,0 +1,45 @@
+"""Shared fixtures: small corpora written to disk and one tiny trained model per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seq2attn.config import resolve_config
+from seq2attn.corpora import CORPORA, Parallel, generate
+from seq2attn.train import train
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+
+
+def write_pair(directory: Path, name: str, data: Parallel) -> tuple[Path, Path]:
+    src, tgt = directory / f"{name}.src", directory / f"{name}.tgt"
+    src.write_text("".join(s + "\n" for s in data.src), encoding="utf-8")
+    tgt.write_text("".join(t + "\n" for t in data.tgt), encoding="utf-8")
+    return src, tgt
+
+
+@pytest.fixture(scope="session")
+def reverse_files(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """A small reverse corpus as files: train 3,000 / dev 200 pairs."""
+    d = tmp_path_factory.mktemp("reverse")
+    data = generate("reverse", 3200, seed=3)
+    train_set = Parallel(data.src[:3000], data.tgt[:3000])
+    dev_set = Parallel(data.src[3000:], data.tgt[3000:])
+    return {"train": write_pair(d, "train", train_set), "dev": write_pair(d, "dev", dev_set)}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, reverse_files) -> Path:
+    """A reverse model trained for a few seconds: enough to exercise every command."""
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    cfg = resolve_config(
+        preset=CORPORA["reverse"].preset,
+        sets=["train.max_steps=60", "train.validate_every=30", "model.emb_size=32", "model.hidden_size=32",
+              "model.dec_hidden_size=32"],
+        flags={"data": {"train": [str(p) for p in reverse_files["train"]],
+                        "dev": [str(p) for p in reverse_files["dev"]]}},
+    )
+    train(cfg, out)
+    return out
