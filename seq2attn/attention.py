@@ -227,7 +227,7 @@ class MultiHeadAttention(Attention):
         q = self._split(self.q_proj(query))  # (B, h, T, A/h)
         scores = q @ memory.keys.transpose(-1, -2) / math.sqrt(q.size(-1))  # (B, h, T, S)
         heads = masked_softmax(scores, memory.mask[:, None, None, :])  # (B, h, T, S)
-        B, h, T, _ = heads.shape
+        B, _, T, _ = heads.shape
         context = (heads @ memory.values).transpose(1, 2).reshape(B, T, -1)  # (B, T, A)
         return AttentionOutput(self.out_proj(context), heads.mean(1), heads)
 
