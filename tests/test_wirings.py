@@ -3,8 +3,6 @@ teacher-forced pass equal to step-by-step decoding, and wire the query as their 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -114,16 +112,16 @@ def test_multi_layer_bridge_gives_each_decoder_layer_its_state():
 
 @pytest.mark.slow
 def test_gru_luong_learns_reverse_within_a_minute(tmp_path):
+    # A step budget, not a clock, as for Bahdanau in test_training.py; max_minutes still caps it.
     # lr 0.003 instead of the preset's 0.002: Luong reached 88 % exact match in 100 steps with it,
-    # 74 % without (97 % at 150 steps). One thread: two threads on a busy 2-core machine make
+    # 74 % without (97 % at 150 steps). One thread: two threads on a busy 2-core machine made
     # each step over ten times slower (OpenMP threads waiting on each other).
     cfg = resolve_config(preset=CORPORA["reverse"].preset, sets=["model.decoder=luong", "train.lr=0.003"],
                          flags={"data": {"corpus": "reverse"},
-                                "train": {"max_minutes": 0.75, "validate_every": 100, "threads": 1}})
+                                "train": {"max_steps": 200, "max_minutes": 1.0, "validate_every": 100,
+                                          "threads": 1}})
     assert cfg.model.attention == "general" and cfg.model.input_feeding
-    start = time.monotonic()
     train(cfg, tmp_path / "m")
-    assert time.monotonic() - start < 75  # 45 s of training plus set-up and the final validation
     loaded = load(tmp_path / "m")
     test = load_corpus("reverse").test
     hyps = [t.hyp for t in translate(loaded, test.src, decode=loaded.cfg.decode).translations]
