@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import json
 import os
 import platform
 import signal
@@ -148,26 +147,29 @@ def steady_rate(rates: list[float], *, skip: int) -> float | None:
 
 
 # --- matmul peak -------------------------------------------------------------------------------
-_PEAK_CODE = """
-import json, sys, time, torch
-torch.set_num_threads(int(sys.argv[1])); n = int(sys.argv[2]); out = {}
-for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(2): a @ b
-    best = float("inf")
-    for _ in range(int(sys.argv[3])):
-        t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)
-    out[name] = round(2 * n**3 / best / 1e9, 1)
-print(json.dumps(out))
-"""
-
-
 def matmul_peak(*, threads: int, n: int = 1024, repeats: int = 10) -> dict[str, float]:
-    """GFLOP/s of an n x n x n matmul (best of ``repeats``) in fp32 and bf16, in a fresh process
-    with ``threads`` torch threads: the roofline we report training throughput against."""
-    res = subprocess.run([sys.executable, "-c", _PEAK_CODE, str(threads), str(n), str(repeats)],
-                         capture_output=True, text=True, check=True, env=thread_env(threads))
-    return json.loads(res.stdout)
+    """GFLOP/s of an n x n x n matmul (best of ``repeats``) in fp32 and bf16 with ``threads`` torch
+    threads: the roofline that training throughput is reported against. Runs in this process
+    (which measures nothing else) to save a start-up; restores the thread count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    out = {}
+    try:
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+            for _ in range(2):  # warm-up: thread pool, packing buffers
+                a @ b
+            best = float("inf")
+            for _ in range(repeats):
+                t = time.perf_counter()
+                a @ b
+                best = min(best, time.perf_counter() - t)
+            out[name] = round(2 * n**3 / best / 1e9, 1)
+    finally:
+        torch.set_num_threads(before)
+    return out
 
 
 def thread_env(threads: int, base: dict[str, str] | None = None) -> dict[str, str]:

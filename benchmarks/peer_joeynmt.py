@@ -120,6 +120,7 @@ def train_sentencepiece(py: Path, inputs: list[Path], prefix: Path, *, vocab_siz
     vocabulary file (every piece but the 4 specials, which JoeyNMT adds itself)."""
     model, vocab = Path(f"{prefix}.model"), Path(f"{prefix}.vocab.txt")
     if not (model.is_file() and vocab.is_file()):
+        prefix.parent.mkdir(parents=True, exist_ok=True)
         child = run_child([str(py), "-c", _SPM_CODE, str(prefix), str(vocab_size), *map(str, inputs)], log=log)
         if child.returncode != 0:
             raise RuntimeError(f"sentencepiece training failed; see {log}")

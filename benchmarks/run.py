@@ -136,28 +136,42 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_model(model: str, setup: Setup, py: Path | None) -> dict:
-    entry: dict = {}
-    why = s2a.unavailable(model)
-    if why:
-        entry["seq2attn"] = {"unavailable": why}
-    else:
-        say(f"[{model}] seq2attn: training ...")
-        ours = train_seq2attn(model, setup)
-        say(f"[{model}] seq2attn: decoding ...")
-        ours["decode"] = decode_seq2attn(model, setup)
-        entry["seq2attn"] = ours
+    """Both sides of one model; a side that fails is recorded with its error, the run goes on."""
+    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: _ours(model, setup))}
     if py is not None:
-        say(f"[{model}] JoeyNMT: training ...")
-        peer = train_joey(model, setup, py)
-        say(f"[{model}] JoeyNMT: decoding ...")
-        peer["decode"] = decode_joey(model, setup, py)
-        entry["joeynmt"] = peer
-        entry["ratios"] = report.ratios(entry["seq2attn"], peer)
-    else:
-        entry["ratios"] = report.ratios(entry["seq2attn"], {})
+        entry["joeynmt"] = _side(model, "JoeyNMT", lambda: _peer(model, setup, py))
+    entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
     entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
                                                      entry["ratios"]))
     return entry
+
+
+def _side(model: str, name: str, measure) -> dict:
+    try:
+        return measure()
+    except (RuntimeError, OSError, ValueError) as e:
+        say(f"[{model}] {name}: FAILED: {e}")
+        return {"error": str(e)}
+
+
+def _ours(model: str, setup: Setup) -> dict:
+    why = s2a.unavailable(model)
+    if why:
+        say(f"[{model}] seq2attn: {why}")
+        return {"unavailable": why}
+    say(f"[{model}] seq2attn: training ...")
+    ours = train_seq2attn(model, setup)
+    say(f"[{model}] seq2attn: decoding ...")
+    ours["decode"] = decode_seq2attn(model, setup)
+    return ours
+
+
+def _peer(model: str, setup: Setup, py: Path) -> dict:
+    say(f"[{model}] JoeyNMT: training ...")
+    peer = train_joey(model, setup, py)
+    say(f"[{model}] JoeyNMT: decoding ...")
+    peer["decode"] = decode_joey(model, setup, py)
+    return peer
 
 
 def write_results(path: Path, results: dict) -> None:
