@@ -17,7 +17,6 @@ import platform
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass

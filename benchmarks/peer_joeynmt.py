@@ -213,8 +213,13 @@ def train_rates(model_dir: Path, *, first: int, last: int) -> list[float]:
     return [float(r) for s, r in _STEP.findall(text) if first < int(s) <= last]
 
 
+_INTERRUPT = re.compile(r"Interrupt at epoch \d+, step (\d+)")
+
+
 def last_step(model_dir: Path) -> int:
-    steps = [int(s) for s, _ in _STEP.findall((model_dir / "train.log").read_text(errors="replace"))]
+    """The last step trained: from the interrupt line, else the last logged step."""
+    text = (model_dir / "train.log").read_text(errors="replace")
+    steps = [int(s) for s, _ in _STEP.findall(text)] + [int(s) for s in _INTERRUPT.findall(text)]
     return max(steps, default=0)
 
 

@@ -113,8 +113,13 @@ ROWS = [  # label, path into a side's figures
 
 
 def _cell(side: dict, path: tuple[str, ...]) -> str:
-    if side.get("unavailable"):
+    if side.get("unavailable") or _get(side, *path[:-1], "unavailable"):
         return "n/a"
+    if side.get("error") or _get(side, *path[:-1], "error"):
+        return "failed"
+    if path[-1] == "peak_fraction":
+        v = _get(side, *path)
+        return "-" if v is None else f"{100 * v:.1f}%"
     if path == ("bf16", "dev_bleu_pair"):
         a, b = _get(side, "bf16", "fp32_dev_bleu"), _get(side, "bf16", "dev_bleu")
         return "-" if a is None and b is None else f"{_fmt(a)} / {_fmt(b)}"
@@ -131,13 +136,12 @@ def _fmt(v: Any) -> str:
 
 def render(results: dict) -> str:
     """A plain-text table per model, then the targets; for stderr."""
-    lines = [f"machine: {results['machine']['cpu']}, {results['machine']['threads']} threads, "
-             f"torch {results['machine']['torch']}, {results['machine']['date']}",
-             f"matmul peak GFLOP/s: fp32 {results['matmul_peak_gflops'].get('fp32')}, "
-             f"bf16 {results['matmul_peak_gflops'].get('bf16')}"]
+    machine, peak = results["machine"], results["matmul_peak_gflops"]
+    lines = [f"machine: {machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {machine['date']}",
+             f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')}"]
     for model, m in results["models"].items():
         ours, peer = m.get("seq2attn", {}), m.get("joeynmt", {})
-        lines += ["", f"== {model}" + (f"  (seq2attn: {ours['unavailable']})" if ours.get("unavailable") else ""),
+        lines += ["", f"== {model}" + (f"  (seq2attn: {ours['unavailable'][:90]})" if ours.get("unavailable") else ""),
                   f"{'figure':36} {'seq2attn':>16} {'JoeyNMT':>16} {'ratio':>8}"]
         for label, path in ROWS:
             r = _ratio_cell(ours, peer, path)

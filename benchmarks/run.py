@@ -38,7 +38,7 @@ class Mode:
     test_limit: int | None
 
 
-FULL = Mode(budget_min=20.0, warmup_steps=20, measure_steps=150, bf16_steps=300, test_limit=None)
+FULL = Mode(budget_min=20.0, warmup_steps=20, measure_steps=150, bf16_steps=200, test_limit=None)
 QUICK = Mode(budget_min=1.0, warmup_steps=5, measure_steps=20, bf16_steps=30, test_limit=200)
 
 
@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def resolve_mode(args: argparse.Namespace) -> Mode:
     base = QUICK if args.quick else FULL
-    pick = lambda given, default: default if given is None else given  # noqa: E731
+    pick = lambda given, default: default if given is None else given
     return Mode(budget_min=pick(args.budget_min, base.budget_min),
                 warmup_steps=pick(args.warmup_steps, base.warmup_steps),
                 measure_steps=pick(args.measure_steps, base.measure_steps),

@@ -45,7 +45,7 @@ _BEAM_FLAG: list[str | None] = []
 def beam_flag() -> str | None:
     """The translate option for the beam size (``--beam`` / ``--beam-size``), or None."""
     if not _BEAM_FLAG:
-        res = subprocess.run([*S2A, "translate", "--help"], capture_output=True, text=True,
+        res = subprocess.run([*S2A, "translate", "--help"], capture_output=True, text=True, check=False,
                              env={**thread_env(1), "COLUMNS": "200"})
         found = re.findall(r"--beam(?:-size)?\b", res.stdout)
         _BEAM_FLAG.append(found[0] if found else None)
@@ -135,6 +135,6 @@ def facts(model_dir: Path, sample_src: list[str], sample_tgt: list[str]) -> Mode
     loaded = load(model_dir, device="cpu")
     src = loaded.codec.encode(sample_src, side="src")
     tgt = loaded.codec.encode(sample_tgt, side="tgt")
-    mean = lambda ids: sum(len(x) + 1 for x in ids) / max(len(ids), 1)  # noqa: E731 (+1: </s>)
+    mean = lambda ids: sum(len(x) + 1 for x in ids) / max(len(ids), 1)
     return ModelFacts(count_parameters(loaded.model), loaded.codec.vocab_size("tgt"),
                       to_dict(loaded.cfg)["model"], (mean(src), mean(tgt)))

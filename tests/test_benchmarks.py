@@ -100,6 +100,7 @@ JOEY_LOG = """\
 Batch Acc: 0.076389, Tokens per Sec:       20, Lr: 0.001000
 2026-11-21 16:19:52,292 - INFO - joeynmt.training - Epoch   1, Step:       10, Batch Loss:   100.1, \
 Batch Acc: 0.08, Tokens per Sec:      815, Lr: 0.001000
+2026-11-21 16:20:02,292 - INFO - joeynmt.training - Interrupt at epoch 1, step 13.
 2026-11-21 16:20:52,292 - INFO - joeynmt.prediction - Generation took 12.3456[sec].
 """
 
@@ -109,7 +110,7 @@ def test_joeynmt_log_parsing(tmp_path):
     assert peer_joeynmt.params(tmp_path) == 6118912
     assert peer_joeynmt.train_rates(tmp_path, first=0, last=10) == [20.0, 815.0]
     assert peer_joeynmt.train_rates(tmp_path, first=5, last=10) == [815.0]
-    assert peer_joeynmt.last_step(tmp_path) == 10
+    assert peer_joeynmt.last_step(tmp_path) == 13  # interrupted after the last log line
     assert peer_joeynmt.generation_seconds(tmp_path / "train.log") == 12.3456
 
 
