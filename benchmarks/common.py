@@ -1,11 +1,11 @@
 """What both toolkits' measurements share: child processes with their peak RSS, the machine, the
 data preparation, the matmul peak, BLEU and throughput statistics.
 
-Peak RSS method: every measured step (one training, one decoding) is its own child process. We
-start it with ``subprocess.Popen`` and reap it with ``os.wait4(pid)``, whose ``ru_maxrss`` is that
-child's peak resident set (KiB on Linux; the maximum over it and any children it waited for). So
-each figure belongs to one process, unlike ``getrusage(RUSAGE_CHILDREN)``, which keeps the maximum
-over every child the harness ever reaped.
+Peak RSS method: every measured step (one training, one decoding) is its own process, started
+by a small launcher (``_launch.py``) that forks it, reaps it with ``os.wait4(pid)`` and reports
+that process's ``ru_maxrss`` (KiB on Linux). So each figure belongs to one process: not to every
+child the harness ever reaped (``getrusage(RUSAGE_CHILDREN)``), and not floored at the harness's
+own size (a forked child's ``ru_maxrss`` starts at its parent's resident size).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import platform
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,34 +36,46 @@ class Child:
     log: Path  # its stdout and stderr, interleaved
 
 
+LAUNCHER = Path(__file__).resolve().parent / "_launch.py"
+
+
 def run_child(cmd: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-              stdin: Path | None = None, stop_after: Callable[[], bool] | None = None) -> Child:
-    """Run ``cmd`` with output to ``log``; ``stop_after`` is polled every 0.5 s and, when it returns
-    True, the child gets SIGINT (JoeyNMT saves a checkpoint on it) and is waited for."""
+              stop_after: Callable[[], bool] | None = None) -> Child:
+    """Run ``cmd`` (through the launcher, see module docstring) with output to ``log``;
+    ``stop_after`` is polled every 0.5 s and, once it returns True, the command gets SIGINT
+    (JoeyNMT saves a checkpoint on it) and is waited for."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    result = log.with_name(log.name + ".rusage")
+    result.unlink(missing_ok=True)
     start = time.monotonic()
-    with open(log, "wb") as out, open(stdin or os.devnull, "rb") as inp:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=inp, env=env, cwd=cwd)
+    with open(log, "wb") as out:
+        # its own session: a Ctrl-C at the terminal reaches the harness only, which then ends
+        # the whole group below (launcher and command) instead of leaving an orphan
+        proc = subprocess.Popen([sys.executable, "-S", str(LAUNCHER), str(result), *cmd], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                start_new_session=True)
         try:
-            status, usage = _wait(proc, stop_after)
-        except BaseException:  # Ctrl-C or SIGTERM of the harness: leave no orphan behind
-            if proc.returncode is None:
-                proc.kill()
-                os.waitpid(proc.pid, 0)
+            _wait(proc, stop_after)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             raise
     wall = time.monotonic() - start
-    return Child(os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss * 1024, log)
+    try:
+        maxrss_kib, status = map(int, result.read_text().split())
+    except (OSError, ValueError):
+        return Child(proc.returncode or 1, wall, 0, log)  # the launcher itself failed
+    return Child(os.waitstatus_to_exitcode(status), wall, maxrss_kib * 1024, log)
 
 
-def _wait(proc: subprocess.Popen, stop_after: Callable[[], bool] | None):
+def _wait(proc: subprocess.Popen, stop_after: Callable[[], bool] | None) -> None:
+    if stop_after is None:
+        proc.wait()
+        return
     interrupted = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG if stop_after else 0)
-        if pid == proc.pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-            return status, usage
-        if stop_after is not None and not interrupted and stop_after():
-            proc.send_signal(signal.SIGINT)
+    while proc.poll() is None:
+        if not interrupted and stop_after():
+            proc.send_signal(signal.SIGINT)  # the launcher forwards it to the command
             interrupted = True
         time.sleep(0.5)
 

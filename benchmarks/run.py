@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     py = None
     if not args.no_peer:
         say("JoeyNMT: checking its virtual environment (installs on first use) ...")
-        py = joey.ensure_installed(work, log=work / "joeynmt-install.log")
+        try:
+            py = joey.ensure_installed(work, log=work / "joeynmt-install.log")
+        except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
+            say(f"benchmarks.run: error: installing JoeyNMT failed ({e}); see {work / 'joeynmt-install.log'}")
+            return 1
     for model in models:
         results["models"][model] = bench_model(model, setup, py)
         write_results(out, results)
@@ -181,5 +186,13 @@ def write_results(path: Path, results: dict) -> None:
 
 
 
+def cli() -> int:
+    try:
+        return main()
+    except KeyboardInterrupt:  # the child was stopped by run_child; keep what was written
+        say("benchmarks.run: interrupted")
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,28 @@ def test_decode_figures_subtract_startup(tmp_path):
     assert fig["sent_per_s"] == 1.0  # (3 - 1) sentences in 5 - 3 seconds
     assert fig["output_words"] == 18 and fig["words_per_s"] == 6.0  # 18 words * 2/3 net, in 2 s
     assert fig["bleu"] == 100.0 and fig["peak_rss_gib"] == 2.0
+
+
+# --- child processes: per-child peak RSS, SIGINT on a condition ---------------------------------
+
+
+def test_peak_rss_belongs_to_each_child_not_to_the_largest_so_far(tmp_path):
+    big = common.run_child([sys.executable, "-c", "b = b'x' * (200 * 2**20)"], log=tmp_path / "big.log")
+    small = common.run_child([sys.executable, "-c", "pass"], log=tmp_path / "small.log")
+    assert big.returncode == 0 and small.returncode == 0
+    assert big.peak_rss_bytes >= 200 * 2**20
+    assert small.peak_rss_bytes < 100 * 2**20  # not the largest so far, not the harness's own size
+    failing = common.run_child([sys.executable, "-c", "import sys; sys.exit(3)"], log=tmp_path / "f.log")
+    assert failing.returncode == 3
+
+
+def test_stop_after_sends_sigint_and_the_child_can_clean_up(tmp_path):
+    code = "import time\ntry:\n    print('ready', flush=True)\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('saved')\n"
+    log = tmp_path / "c.log"
+    ready = lambda: log.is_file() and "ready" in log.read_text()
+    child = common.run_child([sys.executable, "-c", code], log=log, stop_after=ready)
+    assert child.returncode == 0 and child.wall_s < 10
+    assert "saved" in child.log.read_text()
 
 
 # --- JoeyNMT: log parsing, shims, configs (no JoeyNMT needed) ----------------------------------
