@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     one = run_dir / "data" / "one"  # a one-sentence test set: the start-up cost of a decoder
     for lang in ("de", "en"):
         one.with_suffix(f".{lang}").write_text(common.read_lines(Path(f"{data['test']}.{lang}"))[0] + "\n")
+    # two budgets per model, plus the bf16 run, tokenizers and six decodings of the test set
+    minutes = len(models) * (2 * mode.budget_min + (4 if args.quick else 12)) * (0.5 if args.no_peer else 1)
+    say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
     results = {"machine": common.machine_info(args.threads),
                "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
