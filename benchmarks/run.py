@@ -90,7 +90,6 @@ def say(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so run_child kills its child first
     mode = resolve_mode(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for m in models:
@@ -103,28 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or HERE / "results" / f"{stamp}-{label}.json"
     run_dir = work / "runs" / stamp
     try:
-        data = common.prepare_data(args.data_dir, run_dir / "data", src="de", tgt="en",
-                                   limits={"train": args.train_limit, "dev": args.dev_limit,
-                                           "test": mode.test_limit})
+        data, one = prepare_inputs(args, mode, run_dir)
     except FileNotFoundError as e:
         say(f"benchmarks.run: error: {e}")
         return 2
-    one = run_dir / "data" / "one"  # a one-sentence test set: the start-up cost of a decoder
-    for lang in ("de", "en"):
-        one.with_suffix(f".{lang}").write_text(common.read_lines(Path(f"{data['test']}.{lang}"))[0] + "\n")
     # two budgets per model, plus the bf16 run, tokenizers and six decodings of the test set
     minutes = len(models) * (2 * mode.budget_min + (4 if args.quick else 12)) * (0.5 if args.no_peer else 1)
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
-    results = {"machine": common.machine_info(args.threads),
-               "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
-               "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
-               "mode": label, "settings": {**vars(mode), "vocab_size": args.vocab_size,
-                                           "batch_tokens": args.batch_tokens, "threads": args.threads,
-                                           "decode_batch_tokens": args.decode_batch_tokens, "beam": args.beam,
-                                           "max_steps": args.max_steps, "train_limit": args.train_limit,
-                                           "dev_limit": args.dev_limit, "seq2attn_set": args.seq2attn_set},
-               "models": {}}
+    results = results_header(args, mode, label, argv)
     setup = Setup(run_dir=run_dir, data=data, one=one, mode=mode, args=args,
                   peak=results["matmul_peak_gflops"])
     py = None
@@ -141,6 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     say(report.render(results))
     say(f"results: {out}")
     return 0
+
+
+def prepare_inputs(args: argparse.Namespace, mode: Mode, run_dir: Path) -> tuple[dict[str, Path], Path]:
+    """The data slices as plain text, and a one-sentence test set (a decoder's start-up cost)."""
+    data = common.prepare_data(args.data_dir, run_dir / "data", src="de", tgt="en",
+                               limits={"train": args.train_limit, "dev": args.dev_limit, "test": mode.test_limit})
+    one = run_dir / "data" / "one"
+    for lang in ("de", "en"):
+        one.with_suffix(f".{lang}").write_text(common.read_lines(Path(f"{data['test']}.{lang}"))[0] + "\n")
+    return data, one
+
+
+def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[str] | None) -> dict:
+    """The machine, the matmul peak (measured now), the command and every setting."""
+    settings = {**vars(mode), **{k: getattr(args, k) for k in (
+        "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
+        "dev_limit", "seq2attn_set", "no_peer")}}
+    return {"machine": common.machine_info(args.threads),
+            "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
+            "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
+            "mode": label, "settings": settings, "models": {}}
 
 
 def bench_model(model: str, setup: Setup, py: Path | None) -> dict:
@@ -190,6 +197,7 @@ def write_results(path: Path, results: dict) -> None:
 
 
 def cli() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so run_child ends its child first
     try:
         return main()
     except KeyboardInterrupt:  # the child was stopped by run_child; keep what was written

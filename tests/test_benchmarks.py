@@ -180,6 +180,15 @@ def fake_multi30k(root: Path) -> Path:
     return root
 
 
+def test_missing_data_or_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
+    from benchmarks.run import main
+
+    assert main(["--data-dir", str(tmp_path), "--no-peer", "--work", str(tmp_path / "w")]) == 2
+    assert "no multi30k/train.de.gz" in capsys.readouterr().err
+    assert main(["--models", "lstm", "--no-peer"]) == 2
+    assert "choose from: rnn, transformer" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_quick_run_without_peer_writes_every_figure(tmp_path):
     from benchmarks.run import main
