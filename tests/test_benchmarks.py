@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+# `benchmarks` is a directory of the repository, not part of the installed package: make it
+# importable under a bare `pytest` too (`python -m pytest` already has the root on sys.path).
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
 from benchmarks import common, flops, peer_joeynmt, report, seq2attn_side
 from benchmarks.common import Child
 from benchmarks.sides import decode_figures
