@@ -176,7 +176,8 @@ def _translate_progress(total: Optional[int], quiet: bool):
                TextColumn("{task.completed} sentences"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
     if total:
         columns.append(TimeRemainingColumn())
-    return Progress(*columns, console=console, transient=False)
+    # redirect_stdout=False: rich would otherwise route our stdout (the data) into the stderr console
+    return Progress(*columns, console=console, transient=False, redirect_stdout=False, redirect_stderr=False)
 
 
 def _run_with_progress(run, *, total: Optional[int], quiet: bool):
@@ -278,17 +279,19 @@ def translate(
     if decode.nbest > 1 and fmt != "jsonl":
         raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
     dev = next(loaded.model.parameters()).device
+    # no bar when the translations go to the terminal too: it would tear them apart
+    no_bar = quiet or (output is None and sys.stdout.isatty())
     if input is not None:
         lines = _read_input(input)
         result = _run_with_progress(lambda p: run(loaded, lines, decode=decode, device=dev, progress=p),
-                                    total=len(lines), quiet=quiet)
+                                    total=len(lines), quiet=no_bar)
         _write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
         truncated = result.truncated
     else:
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
             _stderr().print("translating each line as you enter it; end with Ctrl-D")
-        truncated = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=quiet)
+        truncated = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
     if truncated and not quiet:
         _stderr().print(f"warning: {truncated} source lines were longer than {loaded.cfg.data.max_length} "
                         "tokens and were truncated")

@@ -119,7 +119,7 @@ def pharaoh(t: Translation) -> str:
 
 
 def _entry(t: Translation) -> dict[str, Any]:
-    return {"hyp": t.hyp, "score": round(t.score, 4), "norm_score": round(float(t.norm_score), 4),
+    return {"hyp": t.hyp, "score": round(t.score, 6), "norm_score": round(float(t.norm_score), 6),
             "alignment": pharaoh(t)}
 
 
