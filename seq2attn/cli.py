@@ -170,7 +170,8 @@ def _translate_progress(total: Optional[int], quiet: bool):
     console = _stderr()
     if quiet or not console.is_terminal:
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     columns = [TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn() if total else
                TextColumn("{task.completed} sentences"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]

@@ -269,8 +269,8 @@ def beam_search(model: nn.Module, batch: Batch, *, beam_size: int, alpha: float 
         raise ConfigError(f"nbest={nbest} with beam_size={beam_size}; n-best needs 1 <= nbest <= beam size")
     K, B, device = beam_size, len(batch), batch.src.device
     enc = model.encode(batch.src, batch.src_lengths)
-    enc = enc.index_select(torch.arange(B, device=device).repeat_interleave(K))  # (B * K) rows
     state = model.init_state(enc)
+    fan_out = torch.arange(B, device=device).repeat_interleave(K)  # sentence -> its K rows
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0  # the K rows of a sentence start equal: open one, or the beam fills with copies
     empty = torch.zeros(B * K, 0, dtype=torch.long, device=device)
@@ -280,23 +280,25 @@ def beam_search(model: nn.Module, batch: Batch, *, beam_size: int, alpha: float 
                    torch.full((B, nbest), float("-inf"), device=device))
     finished = _Finished([], [], [], [], [], [])
     store: list[Tensor] = []  # attention of every step, (n * K, S) each: rows referenced by att_rows
-    prev = torch.full((B * K,), BOS_ID, dtype=torch.long, device=device)
+    prev = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
     offset = 0
     for t in range(int(beams.limit.max())):
         out = model.step(prev, state, enc)
-        logp = log_probs(out.logits)  # (n * K, V)
+        logp, attention = log_probs(out.logits), out.attention  # (n * K, V), (n * K, S)
+        if t == 0:  # the K rows of a sentence would all be equal: step once per sentence, then fan out
+            logp, attention, enc = logp[fan_out], attention[fan_out], enc.index_select(fan_out)
         if no_repeat_ngram is not None:
             ban_repeats(logp, beams.history, no_repeat_ngram)
         beams, rows, done = _advance(beams, logp, finished, t=t, offset=offset, K=K, alpha=alpha, nbest=nbest)
-        store.append(out.attention)
-        offset += out.attention.size(0)
+        store.append(attention)
+        offset += attention.size(0)
         if bool(done.all()):
             break
         if bool(done.any()):  # finished sentences leave the batch
             live = (~done).nonzero().squeeze(1)
             keep = (live.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
             beams, rows, enc = beams.select(live, K), rows[keep], enc.index_select(keep)
-        state = out.state.index_select(rows)
+        state = out.state.index_select(fan_out[rows] if t == 0 else rows)
         prev = beams.history[:, -1]
     return _best_finished(finished, torch.cat(store).float(), n_sentences=B, nbest=nbest,
                           src_lengths=batch.src_lengths)

@@ -146,7 +146,7 @@ def _decode_line(raw: bytes, number: int, name: str) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{name} line {number}: not valid UTF-8") from None
-    return text[:-1] if text.endswith("\r") else text
+    return text.removesuffix("\r")
 
 
 def read_chunks(stream: BinaryIO, *, max_lines: int, name: str = "<stdin>") -> Iterator[list[str]]:

@@ -158,8 +158,9 @@ def test_nbest_is_sorted_and_starts_with_the_one_best(tiny):
     loaded, src = tiny
     batches = make_batches(src[:32], None, batch_tokens=500)
     for alpha in (0.0, 1.0):
-        one = _by_input(batches, lambda b: beam_search(loaded.model, b, beam_size=5, alpha=alpha, **LIMITS))
-        five = _by_input(batches, lambda b: beam_search(loaded.model, b, beam_size=5, alpha=alpha, nbest=5, **LIMITS))
+        one = _by_input(batches, lambda b, a=alpha: beam_search(loaded.model, b, beam_size=5, alpha=a, **LIMITS))
+        five = _by_input(batches, lambda b, a=alpha: beam_search(loaded.model, b, beam_size=5, alpha=a, nbest=5,
+                                                                   **LIMITS))
         for i in one:
             assert len(one[i]) == 1 and len(five[i]) == 5
             assert five[i][0].ids == one[i][0].ids

@@ -1,0 +1,1 @@
+"""Benchmark scripts: ``python -m benchmarks.<name> --help``. Figures go to benchmarks/results/."""
