@@ -96,7 +96,7 @@ def machine(device: torch.device) -> dict:
 def table(rows: list[dict]) -> str:
     head = "| model | backend | params | beam | sentences/s | tokens/s | BLEU |\n|---|---|---:|---:|---:|---:|---:|\n"
     return head + "".join(
-        f"| {r['model']} | {r['backend']} | {r['params'] / 1e6:.1f}M | {r['beam']} | {r['sentences_per_s']:,.1f} | "
+        f"| {r['model']} | {r['backend']} | {r['params'] / 1e6:.2f}M | {r['beam']} | {r['sentences_per_s']:,.1f} | "
         f"{r['tokens_per_s']:,.0f} | {r.get('bleu', '')} |\n" for r in rows)
 
 

@@ -110,6 +110,10 @@ def test_bad_options_give_one_line(tiny_model, args, needle):
     one_line_error(run("-m", tiny_model, *args, input="a b\n"), needle)
 
 
+def test_invalid_utf8_on_stdin_names_the_line(tiny_model):
+    one_line_error(run("-m", tiny_model, input=b"a b\n\xff\xfe\n"), "<stdin> line 2")
+
+
 # --- real processes: streaming from a pipe and line-by-line from a terminal --------------------
 def _start(tiny_model, stdin):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
