@@ -39,13 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None, help="local corpora (holding multi30k/), e.g. ../shared/corpora")
     p.add_argument("--src", type=Path, help="source file to translate instead of Multi30k test_2016_flickr")
     p.add_argument("--ref", type=Path, help="reference for --src (BLEU)")
-    p.add_argument("--beams", default="1,5,10", help="comma-separated beam sizes; 1 is greedy")
+    p.add_argument("--beams", default=None, help="comma-separated beam sizes; 1 is greedy (default: 1,5,10)")
     p.add_argument("--alpha", type=float, default=0.0, help="length penalty of the beam runs")
     p.add_argument("--batch-tokens", type=int, default=None, help="decoding token budget (default: the model's)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--repeat", type=int, default=1, help="timed runs per setting; the fastest counts")
-    p.add_argument("--quick", action="store_true", help="100 sentences, beams 1 and 5: a smoke run")
+    p.add_argument("--quick", action="store_true", help="100 sentences (and beams 1,5 unless --beams): a smoke run")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON report")
     return p.parse_args(argv)
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    beams = [1, 5] if args.quick else [int(b) for b in args.beams.split(",")]
+    beams = [int(b) for b in (args.beams or ("1,5" if args.quick else "1,5,10")).split(",")]
     rows = []
     for model_dir in args.model:
         loaded = load(model_dir, device=device)

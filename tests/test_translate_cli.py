@@ -114,6 +114,21 @@ def test_invalid_utf8_on_stdin_names_the_line(tiny_model):
     one_line_error(run("-m", tiny_model, input=b"a b\n\xff\xfe\n"), "<stdin> line 2")
 
 
+def test_decode_benchmark_smoke(tiny_model, reverse_files, tmp_path):
+    import importlib.util  # by path: the benchmarks folder is not an installed package
+
+    spec = importlib.util.spec_from_file_location("benchmarks_decode", ROOT / "benchmarks" / "decode.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    main = module.main
+    src, ref = reverse_files["dev"]
+    main(["--model", str(tiny_model), "--src", str(src), "--ref", str(ref), "--quick", "--beams", "1,3",
+          "--device", "cpu", "--out", str(tmp_path / "decode.json")])
+    rows = json.loads((tmp_path / "decode.json").read_text())["results"]
+    assert [r["beam"] for r in rows] == [1, 3] and all(r["sentences"] == 100 for r in rows)
+    assert all(r["sentences_per_s"] > 0 and 0 <= r["bleu"] <= 100 for r in rows)
+
+
 # --- real processes: streaming from a pipe and line-by-line from a terminal --------------------
 def _start(tiny_model, stdin):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
