@@ -109,10 +109,10 @@ def _walk(model: nn.Module, batch: Batch, *, pick: Callable[[Tensor], Tensor], m
         if no_repeat_ngram is not None:
             history = torch.cat([history, best.unsqueeze(1)], dim=1)
         done = (best == EOS_ID) | (limits[live] <= t + 1)
-        if bool(done.all()):
+        keep = (~done).nonzero().squeeze(1)  # the one device sync of a step
+        if len(keep) == 0:
             break
-        if bool(done.any()):
-            keep = (~done).nonzero().squeeze(1)
+        if len(keep) < len(done):
             live, best, history = live[keep], best[keep], history[keep]
             enc, state = enc.index_select(keep), out.state.index_select(keep)
         else:
@@ -122,22 +122,20 @@ def _walk(model: nn.Module, batch: Batch, *, pick: Callable[[Tensor], Tensor], m
 
 
 def _assemble(steps: list[tuple[Tensor, Tensor, Tensor]], scores: Tensor, src_lengths: Tensor) -> list[Hypothesis]:
-    """Per-row hypotheses from per-step (rows, tokens, attention) records, EOS dropped."""
-    N = len(src_lengths)
-    tokens: list[list[int]] = [[] for _ in range(N)]
-    rows: list[list[Tensor]] = [[] for _ in range(N)]
-    for live, best, attention in steps:
-        attention = attention.float().cpu()
-        for r, (orig, tok) in enumerate(zip(live.tolist(), best.tolist())):
-            if tok != EOS_ID:
-                tokens[orig].append(tok)
-                rows[orig].append(attention[r])
-    out = []
-    for i, score in enumerate(scores.tolist()):
-        S = int(src_lengths[i])
-        att = torch.stack(rows[i])[:, :S] if rows[i] else torch.zeros(0, S)
-        out.append(Hypothesis(tokens[i], score, att))
-    return out
+    """Per-row hypotheses from per-step (live rows, chosen tokens, attention) records, EOS dropped;
+    gathered with a few tensor ops, not a Python loop over tokens."""
+    N, T, device = len(src_lengths), len(steps), scores.device
+    ids = torch.full((N, T), EOS_ID, dtype=torch.long, device=device)  # a row that left stays EOS
+    rows = torch.zeros(N, T, dtype=torch.long, device=device)  # row of each token in the store
+    offset = 0
+    for t, (live, best, _) in enumerate(steps):
+        ids[live, t] = best
+        rows[live, t] = offset + torch.arange(len(live), device=device)
+        offset += len(live)
+    lengths = (ids != EOS_ID).sum(1).tolist()  # a row leaves at its EOS: no EOS comes earlier
+    weights = torch.cat([att for _, _, att in steps]).float()[rows].cpu()  # (N, T, S)
+    return [Hypothesis(tokens[:n], score, weights[i, :n, : int(src_lengths[i])].clone())
+            for i, (tokens, n, score) in enumerate(zip(ids.tolist(), lengths, scores.tolist()))]
 
 
 @torch.inference_mode()
@@ -202,22 +200,37 @@ class _Beams:
 
 
 @dataclass
-class _Finished:
-    """Hypotheses that ended (EOS or length limit), gathered step by step; one entry per step."""
+class _Ended:
+    """The candidates that ended a hypothesis at step ``t`` (EOS or length limit). Kept as masks
+    over that step's tensors and resolved once at the end: no device sync per step."""
 
-    sentence: list[Tensor]  # (F,) batch row
-    score: list[Tensor]  # (F,) total log-prob
-    norm: list[Tensor]  # (F,) after the length penalty
-    ids: list[Tensor]  # (F, t + 1) tokens, the last one possibly EOS
-    att_rows: list[Tensor]  # (F, t + 1) attention-store row of each token
-    n_ids: list[Tensor]  # (F,) how many tokens are output ids (EOS not counted)
+    t: int
+    offset: int  # first attention-store row of step t
+    ends: Tensor  # (n, C) bool: which candidates ended
+    sentence: Tensor  # (n,) batch row of each live sentence
+    score: Tensor  # (n, C) total log-prob of each candidate
+    norm: Tensor  # (n, C) after the length penalty
+    tok: Tensor  # (n, C) its last token
+    row: Tensor  # (n, C) the row that proposed it
+    history: Tensor  # (n * K, t) tokens of each row before step t
+    att_rows: Tensor  # (n * K, t)
+
+    def resolve(self) -> dict[str, Tensor]:
+        """Flat tensors over the F candidates that ended: sentence, score, norm (F,), ids and
+        att_rows (F, t + 1; the last id possibly EOS), n_ids (F,: ids without EOS)."""
+        s, c = self.ends.nonzero(as_tuple=True)
+        r, tok = self.row[s, c], self.tok[s, c]
+        return {"sentence": self.sentence[s], "score": self.score[s, c], "norm": self.norm[s, c],
+                "ids": torch.cat([self.history[r], tok.unsqueeze(1)], dim=1),
+                "att_rows": torch.cat([self.att_rows[r], (self.offset + r).unsqueeze(1)], dim=1),
+                "n_ids": self.t + 1 - (tok == EOS_ID).long()}
 
 
-def _advance(beams: _Beams, logp: Tensor, finished: _Finished, *, t: int, offset: int, K: int, alpha: float,
-             nbest: int) -> tuple[_Beams, Tensor, Tensor]:
-    """Extend every live hypothesis by one token (``logp`` (n * K, V)), move the ones that end
-    into ``finished``, keep the K best that go on. Returns the new beams (same n), the row each
-    new hypothesis came from (n * K,) and which sentences are done (n,)."""
+def _advance(beams: _Beams, logp: Tensor, *, t: int, offset: int, K: int, alpha: float,
+             nbest: int) -> tuple[_Beams, _Ended, Tensor, Tensor]:
+    """Extend every live hypothesis by one token (``logp`` (n * K, V)), note the ones that end,
+    keep the K best that go on. Returns the new beams (same n), what ended, the row each new
+    hypothesis came from (n * K,) and which sentences are done (n,)."""
     n, V = len(beams.sentence), logp.size(1)
     device = logp.device
     C = min(2 * K, K * V)  # 2K candidates: at most K of them end in EOS, so K can always go on
@@ -230,14 +243,7 @@ def _advance(beams: _Beams, logp: Tensor, finished: _Finished, *, t: int, offset
     # as in a beam of K, only the K best candidates may end a hypothesis; at the limit all of them do
     ends = (rank < K) & torch.isfinite(top) & (is_eos | at_limit.unsqueeze(1))
     norm = top / length_penalty(t + 1, alpha) if alpha else top
-    s, c = ends.nonzero(as_tuple=True)
-    r = row[s, c]
-    finished.sentence.append(beams.sentence[s])
-    finished.score.append(top[s, c])
-    finished.norm.append(norm[s, c])
-    finished.ids.append(torch.cat([beams.history[r], tok[s, c].unsqueeze(1)], dim=1))
-    finished.att_rows.append(torch.cat([beams.att_rows[r], (offset + r).unsqueeze(1)], dim=1))
-    finished.n_ids.append(t + 1 - is_eos[s, c].long())
+    ended = _Ended(t, offset, ends, beams.sentence, top, norm, tok, row, beams.history, beams.att_rows)
     n_done = beams.n_done + ends.sum(1)
     best_done = torch.cat([beams.best_done, norm.masked_fill(~ends, float("-inf"))], dim=1).topk(nbest, dim=1).values
     go_on = (rank + C * is_eos.long()).topk(K, dim=1, largest=False).indices  # (n, K) best non-EOS first
@@ -251,7 +257,7 @@ def _advance(beams: _Beams, logp: Tensor, finished: _Finished, *, t: int, offset
     done = at_limit | (n_done >= K) | ((n_done >= nbest) & (best_done[:, -1] >= bound))
     history = torch.cat([beams.history[rows], tok.gather(1, go_on).view(-1, 1)], dim=1)
     att_rows = torch.cat([beams.att_rows[rows], (offset + rows).unsqueeze(1)], dim=1)
-    return _Beams(beams.sentence, beams.limit, scores, history, att_rows, n_done, best_done), rows, done
+    return _Beams(beams.sentence, beams.limit, scores, history, att_rows, n_done, best_done), ended, rows, done
 
 
 @torch.inference_mode()
@@ -278,7 +284,7 @@ def beam_search(model: nn.Module, batch: Batch, *, beam_size: int, alpha: float 
                    max_lengths(batch.src_lengths, max_len_a=max_len_a, max_len_b=max_len_b).to(device),
                    scores, empty, empty, torch.zeros(B, dtype=torch.long, device=device),
                    torch.full((B, nbest), float("-inf"), device=device))
-    finished = _Finished([], [], [], [], [], [])
+    ended: list[_Ended] = []
     store: list[Tensor] = []  # attention of every step, (n * K, S) each: rows referenced by att_rows
     prev = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
     offset = 0
@@ -289,28 +295,31 @@ def beam_search(model: nn.Module, batch: Batch, *, beam_size: int, alpha: float 
             logp, attention, enc = logp[fan_out], attention[fan_out], enc.index_select(fan_out)
         if no_repeat_ngram is not None:
             ban_repeats(logp, beams.history, no_repeat_ngram)
-        beams, rows, done = _advance(beams, logp, finished, t=t, offset=offset, K=K, alpha=alpha, nbest=nbest)
+        n = len(beams.sentence)
+        beams, step_ended, rows, done = _advance(beams, logp, t=t, offset=offset, K=K, alpha=alpha, nbest=nbest)
+        ended.append(step_ended)
         store.append(attention)
         offset += attention.size(0)
-        if bool(done.all()):
+        live = (~done).nonzero().squeeze(1)  # the one device sync of a step
+        if len(live) == 0:
             break
-        if bool(done.any()):  # finished sentences leave the batch
-            live = (~done).nonzero().squeeze(1)
+        if len(live) < n:  # finished sentences leave the batch
             keep = (live.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
             beams, rows, enc = beams.select(live, K), rows[keep], enc.index_select(keep)
         state = out.state.index_select(fan_out[rows] if t == 0 else rows)
         prev = beams.history[:, -1]
-    return _best_finished(finished, torch.cat(store).float(), n_sentences=B, nbest=nbest,
+    return _best_finished([e.resolve() for e in ended], torch.cat(store).float(), n_sentences=B, nbest=nbest,
                           src_lengths=batch.src_lengths)
 
 
-def _best_finished(finished: _Finished, store: Tensor, *, n_sentences: int, nbest: int,
+def _best_finished(ended: list[dict[str, Tensor]], store: Tensor, *, n_sentences: int, nbest: int,
                    src_lengths: Tensor) -> list[list[Hypothesis]]:
-    """The ``nbest`` best finished hypotheses of every sentence, best first, with their attention."""
-    sentence, norm = torch.cat(finished.sentence), torch.cat(finished.norm)
-    width = max(x.size(1) for x in finished.ids)
-    ids = torch.cat([nn.functional.pad(x, (0, width - x.size(1))) for x in finished.ids])  # (F, T)
-    att_rows = torch.cat([nn.functional.pad(x, (0, width - x.size(1))) for x in finished.att_rows])
+    """The ``nbest`` best ended hypotheses of every sentence, best first, with their attention."""
+    cat = {key: torch.cat([e[key] for e in ended]) for key in ("sentence", "score", "norm", "n_ids")}
+    sentence, norm = cat["sentence"], cat["norm"]
+    width = max(e["ids"].size(1) for e in ended)
+    ids = torch.cat([nn.functional.pad(e["ids"], (0, width - e["ids"].size(1))) for e in ended])  # (F, T)
+    att_rows = torch.cat([nn.functional.pad(e["att_rows"], (0, width - e["att_rows"].size(1))) for e in ended])
     order = norm.argsort(descending=True, stable=True)  # best first, then grouped by sentence
     order = order[sentence[order].argsort(stable=True)]
     counts = torch.bincount(sentence, minlength=n_sentences)
@@ -320,10 +329,11 @@ def _best_finished(finished: _Finished, store: Tensor, *, n_sentences: int, nbes
     weights = store[att_rows[chosen]].cpu()  # (F', T, S)
     out: list[list[Hypothesis]] = [[] for _ in range(n_sentences)]
     for j, (b, toks, n, score, ns) in enumerate(zip(
-            sentence[chosen].tolist(), ids[chosen].tolist(), torch.cat(finished.n_ids)[chosen].tolist(),
-            torch.cat(finished.score)[chosen].tolist(), norm[chosen].tolist())):
+            sentence[chosen].tolist(), ids[chosen].tolist(), cat["n_ids"][chosen].tolist(),
+            cat["score"][chosen].tolist(), norm[chosen].tolist())):
         out[b].append(Hypothesis(toks[:n], score, weights[j, :n, : int(src_lengths[b])].clone(), ns))
     return out
+
 
 @torch.inference_mode()
 def search(model: nn.Module, batch: Batch, *, decode: DecodeConfig,

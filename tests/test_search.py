@@ -115,6 +115,9 @@ def test_fake_backend_beam_one_is_greedy():
     beam_hyps = beam_search(model, batch, beam_size=1, **LIMITS)
     assert [h.ids for h in greedy_hyps] == [b[0].ids for b in beam_hyps]
     assert [h.score for h in greedy_hyps] == pytest.approx([b[0].score for b in beam_hyps], abs=1e-5)
+    for h, b in zip(greedy_hyps, beam_hyps):
+        assert torch.equal(h.attention, b[0].attention)
+        assert torch.allclose(h.attention.sum(-1), torch.ones(len(h.ids)))
 
 
 # --- on a trained tiny model -------------------------------------------------------------------
@@ -140,6 +143,7 @@ def test_beam_one_is_greedy(tiny):
     b1 = _by_input(batches, lambda b: beam_search(loaded.model, b, beam_size=1, **LIMITS))
     assert all(g[i].ids == b1[i][0].ids for i in g)
     assert [g[i].score for i in g] == pytest.approx([b1[i][0].score for i in g], abs=1e-5)
+    assert all(torch.allclose(g[i].attention, b1[i][0].attention, atol=1e-6) for i in g)
     assert any(len(h.ids) < LIMITS["max_len_a"] * len(src[i]) for i, h in g.items())  # EOS came, not only limits
 
 
