@@ -55,13 +55,11 @@ def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int
     return [x[:limit] for x in ids], truncated
 
 
-def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis, hyp_text: str | None = None) -> Translation:
+def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Translation:
     codec = loaded.codec
     src_tokens = codec.tokens(src_ids, side="src") + [EOS]
-    if hyp_text is None:
-        hyp_text = codec.decode([hyp.ids], side="tgt")[0]
-    return Translation(text, hyp_text, hyp.score, src_tokens, codec.tokens(hyp.ids, side="tgt"), hyp.attention,
-                       hyp.norm_score)
+    return Translation(text, codec.decode([hyp.ids], side="tgt")[0], hyp.score, src_tokens,
+                       codec.tokens(hyp.ids, side="tgt"), hyp.attention, hyp.norm_score)
 
 
 def _empty(text: str) -> Translation:
@@ -85,7 +83,9 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
         per_sentence = search(loaded.model, batch.to(device), decode=decode, generator=generator)
         texts_out = iter(loaded.codec.decode([h.ids for hyps in per_sentence for h in hyps], side="tgt"))
         for i, hyps in zip(batch.indices, per_sentence):
-            options = [_wrap(loaded, texts[i], src_ids[i], h, next(texts_out)) for h in hyps]
+            src_tokens = loaded.codec.tokens(src_ids[i], side="src") + [EOS]
+            options = [Translation(texts[i], next(texts_out), h.score, src_tokens,
+                                   loaded.codec.tokens(h.ids, side="tgt"), h.attention, h.norm_score) for h in hyps]
             out[i] = options[0]
             if decode.nbest > 1:
                 out[i].nbest = options
