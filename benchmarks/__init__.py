@@ -1,1 +1,1 @@
-"""Benchmark scripts: ``python -m benchmarks.<name> --help``. Figures go to benchmarks/results/."""
+"""Benchmark scripts: run them on a quiet machine (see each module's docstring for the command)."""
