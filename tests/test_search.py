@@ -120,6 +120,24 @@ def test_fake_backend_beam_one_is_greedy():
         assert torch.allclose(h.attention.sum(-1), torch.ones(len(h.ids)))
 
 
+@pytest.mark.parametrize("decoder", ["bahdanau", "luong"])
+def test_every_rnn_wiring_beam_one_is_greedy_and_batch_free(decoder):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(decoder=decoder, emb_size=16, hidden_size=16, dec_hidden_size=16, dropout=0.0),
+                        src_vocab=30, tgt_vocab=12).eval()
+    g = torch.Generator().manual_seed(1)
+    sources = [torch.randint(4, 30, (int(n),), generator=g).tolist() for n in torch.randint(1, 12, (16,), generator=g)]
+    batch, order = _batch(sources)
+    limits = {"max_len_a": 0.5, "max_len_b": 4}
+    assert [h.ids for h in greedy(model, batch, **limits)] == [
+        b[0].ids for b in beam_search(model, batch, beam_size=1, **limits)]
+    together = beam_search(model, batch, beam_size=4, nbest=2, **limits)
+    for i, source in enumerate(sources):
+        alone = beam_search(model, _batch([source])[0], beam_size=4, nbest=2, **limits)[0]
+        assert [h.ids for h in alone] == [h.ids for h in together[order[i]]]
+        assert [h.score for h in alone] == pytest.approx([h.score for h in together[order[i]]], abs=1e-5)
+
+
 # --- on a trained tiny model -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny(tiny_model, reverse_files):
