@@ -98,7 +98,8 @@ def test_exhaustive_beam_equals_brute_force(alpha):
     sources = [[4, 5, 6], [7, 4, 4, 5, 6, 7]]  # two lengths: padding in the batch
     space = sum(4**n for n in range(5))  # 341 outputs of at most 4 tokens
     batch, order = _batch(sources)
-    beams = beam_search(model, batch, beam_size=space, alpha=alpha, max_len_a=0.0, max_len_b=4, nbest=space)
+    K = space + 9  # more slots than outputs: empty slots must never count as hypotheses
+    beams = beam_search(model, batch, beam_size=K, alpha=alpha, max_len_a=0.0, max_len_b=4, nbest=K)
     for i, source in enumerate(sources):
         expected = _brute_force(model, source, max_len=4, alpha=alpha)
         got = beams[order[i]]
