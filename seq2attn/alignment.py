@@ -32,3 +32,11 @@ def heatmap_table(src_tokens: Sequence[str], tgt_tokens: Sequence[str], weights:
         best = max(range(len(row)), key=row.__getitem__) if row else -1
         table.add_row(tok, *[_cell(w, j == best) for j, w in enumerate(row)])
     return table
+
+
+def argmax_links(attention: Tensor) -> list[tuple[int, int]]:
+    """Hard links from soft attention: for every target row j of ``attention`` (T, S), the pair
+    (source index, j) of its largest weight; 0-based, one link per target row, in row order."""
+    if attention.numel() == 0:
+        return []
+    return [(s, j) for j, s in enumerate(attention.argmax(dim=-1).tolist())]

@@ -162,33 +162,165 @@ def train(
 
 
 # --- translate ---------------------------------------------------------------------------------
+STREAM_CHUNK = 2000  # lines read ahead from a pipe before translating them (earlier when input pauses)
+
+
+def _translate_progress(total: Optional[int], quiet: bool):
+    """A rich progress bar on stderr (sentences/s), or None when quiet or stderr is no terminal."""
+    console = _stderr()
+    if quiet or not console.is_terminal:
+        return None
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    columns = [TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn() if total else
+               TextColumn("{task.completed} sentences"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    if total:
+        columns.append(TimeRemainingColumn())
+    # redirect_stdout=False: rich would otherwise route our stdout (the data) into the stderr console
+    return Progress(*columns, console=console, transient=False, redirect_stdout=False, redirect_stderr=False)
+
+
+def _run_with_progress(run, *, total: Optional[int], quiet: bool):
+    """Call ``run(progress_callback)`` under a progress bar (or none); returns what ``run`` returns."""
+    import time
+
+    bar = _translate_progress(total, quiet)
+    if bar is None:
+        return run(None)
+    start = time.monotonic()
+    with bar:
+        task = bar.add_task("translate", total=total, rate="")
+
+        def advance(n: int) -> None:
+            done = bar.tasks[0].completed + n
+            rate = done / max(time.monotonic() - start, 1e-9)
+            bar.update(task, completed=done, rate=f"{rate:,.1f} sent/s")
+
+        return run(advance)
+
+
+def _stream(loaded, decode, dev, *, fmt: str, write, interactive: bool, quiet: bool) -> int:
+    """Translate stdin chunk by chunk (line by line when it is a terminal), calling ``write(lines)``
+    after each chunk; returns how many source lines were truncated."""
+    from .translate import format_line, read_chunks, translate as run
+
+    truncated = 0
+    chunks = read_chunks(sys.stdin.buffer, max_lines=1 if interactive else STREAM_CHUNK)
+
+    def loop(progress) -> None:
+        nonlocal truncated
+        for chunk in chunks:
+            result = run(loaded, chunk, decode=decode, device=dev, progress=progress)
+            truncated += result.truncated
+            write([format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
+
+    _run_with_progress(loop, total=None, quiet=quiet or interactive)
+    return truncated
+
+
 @app.command()
 @handle_errors
 def translate(
     model: ModelDir,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Source file, one sentence per line "
-                                                  "(default: stdin). Example: -i test.de")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Source file, one sentence per line, plain "
+                                                  "or .gz (default: stdin, translated as it streams in). "
+                                                  "Example: -i test.de")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write translations "
                                                    "(default: stdout). Example: -o test.hyp")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text: one translation per line; jsonl: one JSON object "
+                                     "per line with src, hyp, score, norm_score, alignment (Pharaoh links over "
+                                     "src_tokens/hyp_tokens) and nbest. Example: --format jsonl")] = "text",
+    beam: Annotated[Optional[int], typer.Option("--beam", "-b", help="Beam size; 1 is greedy (default: the "
+                                                "model's decode.beam_size). Example: --beam 5")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="GNMT length penalty for beam search; 0 ranks by "
+                                                   "log-prob. Example: --alpha 0.6")] = None,
+    nbest: Annotated[Optional[int], typer.Option(help="Hypotheses per sentence (<= beam; JSONL only). "
+                                                 "Example: --nbest 5 --beam 5 --format jsonl")] = None,
+    max_len_a: Annotated[Optional[float], typer.Option(help="Output limit a * source length + b: a. "
+                                                       "Example: --max-len-a 1.2")] = None,
+    max_len_b: Annotated[Optional[int], typer.Option(help="Output limit a * source length + b: b. "
+                                                     "Example: --max-len-b 10")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Draw each token from the model distribution "
+                                         "instead of searching (back-translation, diversity).")] = False,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature. Example: --temperature 0.8")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Sample among the most likely tokens holding this "
+                                                   "probability mass. Example: --top-p 0.9")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampling seed. Example: --seed 7")] = None,
+    no_repeat_ngram: Annotated[Optional[int], typer.Option(help="Never repeat an n-gram of this size within a "
+                                                           "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
     device: Device = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr.")] = False,
 ) -> None:
-    """Translate sentences with greedy decoding: one output line per input line.
+    """Translate sentences: one output line per input line, in input order.
 
-    Example: seq2attn translate -m runs/dates < dates.txt > iso.txt
+    Example: seq2attn translate -m runs/dates --beam 5 < dates.txt > iso.txt
     """
-    from dataclasses import replace
+    import torch
 
-    from .translate import translate as run
+    from .config import resolve_config
+    from .search import check_decode
+    from .translate import FORMATS, format_line, translate as run
 
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads {threads}; must be >= 1")
+        torch.set_num_threads(threads)
     loaded = _load(model, device)
-    lines = _read_input(input)
-    decode = loaded.cfg.decode if batch_tokens is None else replace(loaded.cfg.decode, batch_tokens=batch_tokens)
-    result = run(loaded, lines, decode=decode, device=next(loaded.model.parameters()).device)
-    if result.truncated:
-        _stderr().print(f"warning: {result.truncated} source lines were longer than {loaded.cfg.data.max_length} "
+    flags = {"beam_size": beam, "alpha": alpha, "nbest": nbest, "max_len_a": max_len_a, "max_len_b": max_len_b,
+             "sample": True if sample else None, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+             "seed": seed, "no_repeat_ngram": no_repeat_ngram, "batch_tokens": batch_tokens}
+    decode = resolve_config(base=loaded.cfg, flags={"decode": flags}).decode
+    check_decode(decode)
+    if decode.nbest > 1 and fmt != "jsonl":
+        raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
+    dev = next(loaded.model.parameters()).device
+    # no bar when the translations go to the terminal too: it would tear them apart
+    no_bar = quiet or (output is None and sys.stdout.isatty())
+    if input is not None:
+        lines = _read_input(input)
+        result = _run_with_progress(lambda p: run(loaded, lines, decode=decode, device=dev, progress=p),
+                                    total=len(lines), quiet=no_bar)
+        _write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
+        truncated = result.truncated
+    else:
+        interactive = sys.stdin.isatty()
+        if interactive and not quiet:
+            _stderr().print("translating each line as you enter it; end with Ctrl-D")
+        truncated = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
+    if truncated and not quiet:
+        _stderr().print(f"warning: {truncated} source lines were longer than {loaded.cfg.data.max_length} "
                         "tokens and were truncated")
-    _write_output(output, [t.hyp for t in result.translations])
+
+
+def _stream_to(output: Optional[Path], loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:
+    """Stream stdin to stdout (flushed after every chunk), or to ``output`` written atomically."""
+    if output is None:
+        def write(lines: list[str]) -> None:
+            sys.stdout.write("".join(line + "\n" for line in lines))
+            sys.stdout.flush()
+
+        return _stream(loaded, decode, dev, fmt=fmt, write=write, interactive=interactive, quiet=quiet)
+    from .checkpoint import atomic_write
+
+    truncated = 0
+
+    def fill(tmp: str) -> None:
+        nonlocal truncated
+        with open(tmp, "w", encoding="utf-8") as f:
+            truncated = _stream(loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=quiet,
+                                write=lambda lines: f.write("".join(line + "\n" for line in lines)))
+
+    try:
+        atomic_write(output, fill)
+    except OSError as e:
+        raise DataError(f"{output}: cannot write ({e.strerror})") from None
+    return truncated
 
 
 # --- score -------------------------------------------------------------------------------------

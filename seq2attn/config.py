@@ -94,7 +94,27 @@ class DecodeConfig:
     alpha: float = 0.0  # GNMT length penalty; 0 is plain log-prob
     max_len_a: float = 1.5  # max output length = a * source_length + b
     max_len_b: int = 10
-    batch_tokens: int = 4096
+    batch_tokens: int = 4096  # source tokens per decoding batch (each sentence runs beam_size rows)
+    nbest: int = 1  # hypotheses returned per sentence (<= beam_size; with sample: independent draws)
+    sample: bool = False  # draw tokens from the model distribution instead of searching
+    temperature: float = 1.0  # sampling: < 1 sharper, > 1 flatter
+    top_k: int | None = None  # sampling: only the k most likely tokens; None: all
+    top_p: float | None = None  # sampling: the smallest set of tokens holding this mass; None: all
+    seed: int = 1  # sampling seed (same input, seed and batch_tokens: same output)
+    no_repeat_ngram: int | None = None  # never repeat an n-gram of this size in one output; None: off
+
+    def __post_init__(self) -> None:
+        # range checks of the fields above live here: cross-field checks are in search.check_decode
+        if self.nbest < 1:
+            raise ConfigError(f"decode.nbest={self.nbest}; must be >= 1")
+        if not self.temperature > 0:
+            raise ConfigError(f"decode.temperature={self.temperature}; must be > 0")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"decode.top_k={self.top_k}; must be >= 1 or null")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"decode.top_p={self.top_p}; must be in (0, 1] or null")
+        if self.no_repeat_ngram is not None and self.no_repeat_ngram < 1:
+            raise ConfigError(f"decode.no_repeat_ngram={self.no_repeat_ngram}; must be >= 1 or null")
 
 
 @dataclass(frozen=True)

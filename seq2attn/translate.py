@@ -1,19 +1,28 @@
-"""Text in, text out: tokenization, batching, search and detokenization around a loaded model."""
+"""Text in, text out: tokenization, batching, search and detokenization around a loaded model,
+plus the line formats of ``seq2attn translate`` and its reading of a stream in chunks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import io
+import json
+import os
+import select
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 import torch
 from torch import Tensor
 
+from .alignment import argmax_links
 from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
 from .errors import DataError
-from .search import Hypothesis, force_decode, greedy
+from .search import Hypothesis, check_decode, force_decode, search
 from .tokenizer import EOS
+
+FORMATS = ("text", "jsonl")
 
 
 @dataclass
@@ -24,6 +33,13 @@ class Translation:
     src_tokens: list[str]  # source pieces, the final "</s>" included
     hyp_tokens: list[str]  # output pieces, no "</s>"
     attention: Tensor  # (len(hyp_tokens), len(src_tokens)) rows sum to 1
+    norm_score: float | None = None  # score after the length penalty (None: same as score)
+    nbest: list[Translation] = field(default_factory=list)  # best first, this one first; only when
+    # decode.nbest > 1
+
+    def __post_init__(self) -> None:
+        if self.norm_score is None:
+            self.norm_score = self.score
 
 
 @dataclass
@@ -43,22 +59,38 @@ def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Tra
     codec = loaded.codec
     src_tokens = codec.tokens(src_ids, side="src") + [EOS]
     return Translation(text, codec.decode([hyp.ids], side="tgt")[0], hyp.score, src_tokens,
-                       codec.tokens(hyp.ids, side="tgt"), hyp.attention)
+                       codec.tokens(hyp.ids, side="tgt"), hyp.attention, hyp.norm_score)
 
 
 def _empty(text: str) -> Translation:
     return Translation(text, "", 0.0, [], [], torch.zeros(0, 0))
 
 
-def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, device: torch.device | str = "cpu") -> Result:
-    """Translate every text (greedy); an empty (or all-space) text gives an empty translation."""
+def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, device: torch.device | str = "cpu",
+              progress: Callable[[int], None] | None = None) -> Result:
+    """Translate every text with the search ``decode`` asks for (beam 1: greedy; ``sample``;
+    ``nbest``); an empty (or all-space) text gives an empty translation. Batches are sorted by
+    length for speed; the result is in input order. ``progress(n)`` is called after each batch
+    with the number of sentences it held."""
+    check_decode(decode)
     src_ids, truncated = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
     out = [_empty(t) for t in texts]
+    if progress is not None and len(todo) < len(texts):
+        progress(len(texts) - len(todo))
+    generator = torch.Generator(device=device).manual_seed(decode.seed) if decode.sample else None
     for batch in make_batches(src_ids, None, batch_tokens=decode.batch_tokens, indices=todo):
-        hyps = greedy(loaded.model, batch.to(device), max_len_a=decode.max_len_a, max_len_b=decode.max_len_b)
-        for i, hyp in zip(batch.indices, hyps):
-            out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
+        per_sentence = search(loaded.model, batch.to(device), decode=decode, generator=generator)
+        texts_out = iter(loaded.codec.decode([h.ids for hyps in per_sentence for h in hyps], side="tgt"))
+        for i, hyps in zip(batch.indices, per_sentence):
+            src_tokens = loaded.codec.tokens(src_ids[i], side="src") + [EOS]
+            options = [Translation(texts[i], next(texts_out), h.score, src_tokens,
+                                   loaded.codec.tokens(h.ids, side="tgt"), h.attention, h.norm_score) for h in hyps]
+            out[i] = options[0]
+            if decode.nbest > 1:
+                out[i].nbest = options
+        if progress is not None:
+            progress(len(batch))
     return Result(out, truncated)
 
 
@@ -75,3 +107,87 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
         for i, hyp in zip(batch.indices, force_decode(loaded.model, batch.to(device))):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
     return Result(out, truncated)
+
+
+# --- output lines ------------------------------------------------------------------------------
+def pharaoh(t: Translation) -> str:
+    """Hard links ``i-j`` (source token i, output token j, 0-based, subword pieces as in
+    ``src_tokens`` / ``hyp_tokens``): each output token's most attended source token; a token
+    that attends most to the source end ("</s>") gets no link."""
+    n_src = len(t.src_tokens) - 1  # the final column is the source EOS
+    return " ".join(f"{s}-{j}" for s, j in argmax_links(t.attention) if s < n_src)
+
+
+def _entry(t: Translation) -> dict[str, Any]:
+    return {"hyp": t.hyp, "score": round(t.score, 6), "norm_score": round(float(t.norm_score), 6),
+            "alignment": pharaoh(t)}
+
+
+def jsonl_row(t: Translation, *, nbest: bool = False) -> dict[str, Any]:
+    """One JSONL row: ``src``, ``hyp``, ``score`` (log-prob), ``norm_score`` (after the length
+    penalty), ``alignment`` (Pharaoh links over the token lists ``src_tokens`` / ``hyp_tokens``)
+    and, when asked, ``nbest``: a best-first list of {hyp, score, norm_score, alignment}."""
+    row = {"src": t.src, **_entry(t), "src_tokens": t.src_tokens[:-1], "hyp_tokens": t.hyp_tokens}
+    if nbest:
+        row["nbest"] = [_entry(x) for x in (t.nbest or [t])]
+    return row
+
+
+def format_line(t: Translation, *, fmt: str, nbest: bool = False) -> str:
+    """The output line of one translation (no line end): the text, or a JSON object."""
+    if fmt == "jsonl":
+        return json.dumps(jsonl_row(t, nbest=nbest), ensure_ascii=False)
+    return t.hyp
+
+
+# --- reading a stream in chunks ----------------------------------------------------------------
+def _decode_line(raw: bytes, number: int, name: str) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{name} line {number}: not valid UTF-8") from None
+    return text.removesuffix("\r")
+
+
+def read_chunks(stream: BinaryIO, *, max_lines: int, name: str = "<stdin>") -> Iterator[list[str]]:
+    """Lines of ``stream`` in chunks of at most ``max_lines``, yielding a chunk early whenever no
+    more input is waiting, so that output can start before the input ends (pipes, terminals)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, io.UnsupportedOperation, OSError):
+        fd = None
+    if fd is None:  # an in-memory stream: everything is already there
+        yield from _chunks_of_lines(stream, max_lines=max_lines, name=name)
+        return
+    pending: list[str] = []
+    rest, number = b"", 0
+    while True:
+        data = os.read(fd, 1 << 16)  # blocks until some input (or the end) arrives
+        lines = (rest + data).split(b"\n")
+        rest = lines.pop() if data else b""
+        if not data and lines == [b""]:
+            lines = []
+        for raw in lines:
+            number += 1
+            pending.append(_decode_line(raw, number, name))
+        while len(pending) >= max_lines:
+            yield pending[:max_lines]
+            pending = pending[max_lines:]
+        if not data:
+            if pending:
+                yield pending
+            return
+        if pending and not select.select([fd], [], [], 0)[0]:
+            yield pending
+            pending = []
+
+
+def _chunks_of_lines(stream: BinaryIO, *, max_lines: int, name: str) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for number, raw in enumerate(stream, start=1):
+        chunk.append(_decode_line(raw[:-1] if raw.endswith(b"\n") else raw, number, name))
+        if len(chunk) >= max_lines:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -8,6 +8,13 @@ A backend is an ``nn.Module`` with:
 * ``step(prev_tokens, state, enc) -> StepOutput``: one decoding step for every row.
 * ``forward(src, src_lengths, tgt_in) -> ForwardOutput``: teacher-forced pass over a whole target,
   through the same attention code as ``step``.
+
+``index_select(index)`` returns a new object whose row ``i`` is row ``index[i]`` of this one, for
+every tensor it holds (hidden states, KV caches, masks). The search uses it three ways: to fan a
+sentence out to its K beam rows (indices repeat), to reorder rows after every beam step (a row may
+be dropped or copied), and to drop rows whose sentence has finished (fewer rows). It must not
+modify ``self``: the search may select from the same state twice. A row must never read another
+row (padding masked), so that a sentence decodes the same in a batch of 1 or of 64.
 """
 
 from __future__ import annotations
