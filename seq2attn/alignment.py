@@ -358,3 +358,26 @@ def save_image(path: str | Path, alignment: Alignment, *, title: str | None = No
         atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def draw_pair(model, codec: TextCodec, *, src: str, tgt: str, max_length: int, device: torch.device | str,
+              path: str | Path, title: str | None = None) -> None:
+    """Save the word-level attention of forced decoding of one pair as an image (the training
+    loop calls this at every validation)."""
+    from .data import make_batches
+    from .search import force_decode
+
+    src_ids, tgt_ids = (codec.encode([text], side=side)[0][:max_length] for text, side in ((src, "src"), (tgt, "tgt")))
+    if not src_ids or not tgt_ids:
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        batch = next(iter(make_batches([src_ids], [tgt_ids], batch_tokens=10**9)))
+        hyp = force_decode(model, batch.to(device))[0]
+    finally:
+        model.train(was_training)
+    pieces = codec.tokens(src_ids, side="src") + [EOS]
+    save_image(path, word_alignment(codec, src=src, tgt=tgt, src_pieces=pieces,
+                                    tgt_pieces=codec.tokens(hyp.ids, side="tgt"), attention=hyp.attention),
+               title=title)
