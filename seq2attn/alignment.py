@@ -285,7 +285,8 @@ def heatmap_table(src_tokens: Sequence[str], tgt_tokens: Sequence[str], weights:
     assert tuple(weights.shape) == (len(tgt_tokens), len(src_tokens)), (weights.shape, len(tgt_tokens), len(src_tokens))
     columns = columns if columns is not None else range(len(src_tokens))
     # Text, not a str: a bracket in a sentence must not be read as rich markup
-    table = Table(title=Text(title) if title else None, show_lines=False, pad_edge=False, box=None, padding=(0, 0, 0, 1))
+    table = Table(title=Text(title) if title else None, show_lines=False, pad_edge=False, box=None,
+                  padding=(0, 0, 0, 1))
     table.add_column("", justify="right", style="bold cyan", no_wrap=True)
     for j in columns:
         table.add_column(Text(_label(src_tokens[j]), style="bold magenta"), justify="right", no_wrap=True, min_width=3)

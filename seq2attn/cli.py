@@ -241,8 +241,9 @@ def score(
     as_json: AsJson = False,
     sentence: Annotated[bool, typer.Option("--sentence", help="Per-line scores instead of corpus scores "
                                            "(sentence BLEU with effective order).")] = False,
-    compare: Annotated[Optional[Path], typer.Option(help="Second system's hypotheses: paired bootstrap test "
-                                                    "of it against HYP (sacrebleu's). Example: --compare b.hyp")] = None,
+    compare: Annotated[Optional[Path], typer.Option(
+        help="Second system's hypotheses: paired bootstrap test of it against HYP (sacrebleu's). "
+        "Example: --compare b.hyp")] = None,
     samples: Annotated[int, typer.Option(help="Bootstrap resamples for --compare. Example: --samples 1000")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the --compare resampling. Example: --seed 12345")] = 12345,
 ) -> None:
@@ -367,8 +368,9 @@ def align(
     model: ModelDir,
     sentence: Annotated[Optional[str], typer.Argument(help="Source sentence (or use --src). "
                                                       "Example: 'Nov 21st, 2026'")] = None,
-    target: Annotated[Optional[str], typer.Option(help="Given translation of SENTENCE: show the attention of "
-                                                  "forced (teacher-forced) decoding. Example: --target 2026-11-21")] = None,
+    target: Annotated[Optional[str], typer.Option(
+        help="Given translation of SENTENCE: show the attention of forced (teacher-forced) decoding. "
+        "Example: --target 2026-11-21")] = None,
     src_file: Annotated[Optional[Path], typer.Option("--src", help="Source file, one sentence per line. "
                                                      "Example: --src test.de")] = None,
     tgt_file: Annotated[Optional[Path], typer.Option("--tgt", help="Given translations of --src (forced "
@@ -424,8 +426,7 @@ def align(
     data = _alignments(loaded, result.translations, targets, level=level or "word")
     links = [hard_links(a.weights, threshold=threshold) for a in data]
     if image is not None:
-        shown = data if (level or "word") == "word" else _alignments(loaded, result.translations, targets, level=level)
-        for path, a, t in zip(_image_paths(image, len(sources)), shown, result.translations):
+        for path, a, t in zip(_image_paths(image, len(sources)), data, result.translations):
             save_image(path, a, title=t.hyp)
     if golds is not None:
         aer = alignment_error_rate(links, golds)
@@ -442,9 +443,10 @@ def align(
                                          "links": pharaoh(x)})
                               for t, a, x in zip(result.translations, data, links)])
     else:
-        shown = data if level == "word" else _alignments(loaded, result.translations, targets, level="subword")
+        # the heatmap shows pieces unless told otherwise: that is what the model attends over
+        shown = data if level is not None else _alignments(loaded, result.translations, targets, level="subword")
         console = _stderr()
-        mode = "forced" if targets is not None else ("greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}")
+        mode = "forced" if targets is not None else "greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}"
         for t, a in zip(result.translations, shown):
             console.print(heatmap(a, width=console.width, title=f"{mode}: {t.hyp}  (log-prob {t.score:.2f})"))
         _write_output(None, [t.hyp for t in result.translations])

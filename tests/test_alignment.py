@@ -12,13 +12,30 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from seq2attn.alignment import (
-    Alignment, GoldLinks, alignment_error_rate, hard_links, heatmap, parse_links, pharaoh, read_gold,
-    save_image, subword_alignment, word_alignment, word_of_marked_pieces, word_of_pieces,
+    Alignment,
+    GoldLinks,
+    alignment_error_rate,
+    hard_links,
+    heatmap,
+    parse_links,
+    pharaoh,
+    read_gold,
+    save_image,
+    word_alignment,
+    word_of_marked_pieces,
+    word_of_pieces,
 )
 from seq2attn.cli import app
 from seq2attn.config import TokenizerConfig
 from seq2attn.corpora import (
-    LEX_ADJECTIVES, LEX_ADVERBS, LEX_DETERMINERS, LEX_NOUNS, LEX_VERBS, generate, load_corpus, read_lines,
+    LEX_ADJECTIVES,
+    LEX_ADVERBS,
+    LEX_DETERMINERS,
+    LEX_NOUNS,
+    LEX_VERBS,
+    generate,
+    load_corpus,
+    read_lines,
     write_splits,
 )
 from seq2attn.errors import ConfigError, DataError
