@@ -343,20 +343,29 @@ def save_image(path: str | Path, alignment: Alignment, *, title: str | None = No
     fmt = image_format(path)
     w = alignment.weights.float().numpy()
     rows, cols = w.shape
-    fig = Figure(figsize=(min(2.0 + 0.45 * cols, 30.0), min(1.6 + 0.4 * rows, 30.0)), layout="constrained")
+    src_labels, tgt_labels = [_label(t) for t in alignment.src], [_label(t) for t in alignment.tgt]
+    # Margins from the label lengths instead of a layout engine: the training loop draws one image
+    # per validation, and constrained layout would double the cost of each.
+    left = 0.5 + 0.075 * max(map(len, tgt_labels), default=0)
+    bottom = 0.6 + 0.065 * max(map(len, src_labels), default=0)
+    top, right = 0.45, 1.0
+    width, height = min(left + 0.45 * cols + right, 30.0), min(bottom + 0.4 * rows + top, 30.0)
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
     ax = fig.add_subplot()
     im = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
     if rows and cols:
-        ax.scatter(w.argmax(axis=1), range(rows), s=12, c="red", marker="o", label="row maximum")
-    ax.set_xticks(range(cols), [_label(t) for t in alignment.src], rotation=60, ha="right", fontsize=9)
-    ax.set_yticks(range(rows), [_label(t) for t in alignment.tgt], fontsize=9)
+        ax.scatter(w.argmax(axis=1), range(rows), s=12, c="red", marker="o")
+    ax.set_xticks(range(cols), src_labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=9)
+    ax.set_yticks(range(rows), tgt_labels, fontsize=9)
     ax.set_xlabel("source")
     ax.set_ylabel("target")
     if title:
         ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.04)
+    cax = fig.add_axes((1 - (right - 0.25) / width, bottom / height, 0.15 / width, 1 - (bottom + top) / height))
+    fig.colorbar(im, cax=cax)
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100))
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
 

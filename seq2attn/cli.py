@@ -427,7 +427,8 @@ def align(
     links = [hard_links(a.weights, threshold=threshold) for a in data]
     if image is not None:
         for path, a, t in zip(_image_paths(image, len(sources)), data, result.translations):
-            save_image(path, a, title=t.hyp)
+            if a.weights.numel():  # an empty line has nothing to draw
+                save_image(path, a, title=t.hyp)
     if golds is not None:
         aer = alignment_error_rate(links, golds)
         typer.echo(json.dumps(aer.as_dict()) if fmt == "json" else
