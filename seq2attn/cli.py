@@ -401,7 +401,7 @@ def align(
 
     Example: seq2attn align -m runs/lexalign --src test.src --tgt test.tgt --gold test.align
     """
-    from .alignment import alignment_error_rate, hard_links, heatmap, image_format, pharaoh, read_gold, save_image
+    from .alignment import alignment_error_rate, hard_links, image_format, read_gold, save_image
     from .corpora import read_lines
     from .translate import force, translate as run
 
@@ -435,22 +435,35 @@ def align(
                    f"AER {100 * aer.aer:.2f}\tprecision {100 * aer.precision:.2f}\trecall {100 * aer.recall:.2f}"
                    f"\tsentences {aer.sentences}\tlinks {aer.links}\tsure {aer.sure}\tpossible {aer.possible}")
         return
-    if fmt == "pharaoh":
-        _write_output(None, [pharaoh(x) for x in links])
-    elif fmt == "json":
-        _write_output(None, [json.dumps({"src": t.src, "hyp": t.hyp, "score": round(t.score, 4),
-                                         "level": level or "word", "src_tokens": a.src, "tgt_tokens": a.tgt,
-                                         "attention": [[round(w, 4) for w in row] for row in a.weights.tolist()],
-                                         "links": pharaoh(x)})
-                              for t, a, x in zip(result.translations, data, links)])
-    else:
+    if fmt == "heatmap":
         # the heatmap shows pieces unless told otherwise: that is what the model attends over
         shown = data if level is not None else _alignments(loaded, result.translations, targets, level="subword")
-        console = _stderr()
         mode = "forced" if targets is not None else "greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}"
-        for t, a in zip(result.translations, shown):
-            console.print(heatmap(a, width=console.width, title=f"{mode}: {t.hyp}  (log-prob {t.score:.2f})"))
-        _write_output(None, [t.hyp for t in result.translations])
+        _print_heatmaps(result.translations, shown, mode=mode)
+    else:
+        _write_output(None, _alignment_lines(result.translations, data, links, fmt=fmt, level=level or "word"))
+
+
+def _print_heatmaps(translations, alignments, *, mode: str) -> None:
+    from .alignment import heatmap
+
+    console = _stderr()
+    for t, a in zip(translations, alignments):
+        console.print(heatmap(a, width=console.width, title=f"{mode}: {t.hyp}  (log-prob {t.score:.2f})"))
+    _write_output(None, [t.hyp for t in translations])
+
+
+def _alignment_lines(translations, alignments, links, *, fmt: str, level: str) -> list[str]:
+    """One stdout line per sentence: Pharaoh links, or a JSON object."""
+    from .alignment import pharaoh
+
+    if fmt == "pharaoh":
+        return [pharaoh(x) for x in links]
+    return [json.dumps({"src": t.src, "hyp": t.hyp, "score": round(t.score, 4), "level": level,
+                        "src_tokens": a.src, "tgt_tokens": a.tgt,
+                        "attention": [[round(w, 4) for w in row] for row in a.weights.tolist()],
+                        "links": pharaoh(x)})
+            for t, a, x in zip(translations, alignments, links)]
 
 
 # --- corpora -----------------------------------------------------------------------------------

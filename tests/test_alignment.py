@@ -26,8 +26,9 @@ from seq2attn.alignment import (
     word_of_pieces,
 )
 from seq2attn.cli import app
-from seq2attn.config import TokenizerConfig
+from seq2attn.config import TokenizerConfig, resolve_config
 from seq2attn.corpora import (
+    CORPORA,
     LEX_ADJECTIVES,
     LEX_ADVERBS,
     LEX_DETERMINERS,
@@ -40,6 +41,7 @@ from seq2attn.corpora import (
 )
 from seq2attn.errors import ConfigError, DataError
 from seq2attn.tokenizer import EOS, TextCodec
+from seq2attn.train import Reporter, train
 
 runner = CliRunner()
 
@@ -301,3 +303,36 @@ def test_lexalign_attention_matches_gold(tmp_path):
                  "--gold", data / "test.align", "--format", "json", "--device", "cpu")
     aer = json.loads(result.stdout)
     assert aer["sentences"] == 500 and aer["aer"] <= 0.15, aer
+
+
+class _Messages(Reporter):
+    def __init__(self):
+        self.lines = []
+
+    def message(self, text):
+        self.lines.append(text)
+
+
+def _two_steps(reverse_files, *sets):
+    return resolve_config(preset=CORPORA["reverse"].preset,
+                          sets=["model.emb_size=8", "model.hidden_size=8", "model.dec_hidden_size=8",
+                                "train.max_steps=2", "train.validate_every=1", "data.dev_size=4", *sets],
+                          flags={"data": {"train": [str(p) for p in reverse_files["train"]],
+                                          "dev": [str(p) for p in reverse_files["dev"]]}})
+
+
+def test_a_plotting_failure_never_stops_training(tmp_path, reverse_files, monkeypatch):
+    import seq2attn.alignment
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(seq2attn.alignment, "draw_pair", broken)
+    reporter = _Messages()
+    assert train(_two_steps(reverse_files), tmp_path / "m", reporter=reporter).step == 2
+    assert sum("could not save the attention image (RuntimeError: no fonts)" in m for m in reporter.lines) == 2
+
+
+def test_attention_images_can_be_switched_off(tmp_path, reverse_files):
+    train(_two_steps(reverse_files, "train.attention_image=false"), tmp_path / "m")
+    assert not (tmp_path / "m" / "attention").exists()
