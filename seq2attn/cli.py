@@ -244,24 +244,27 @@ def score(
     compare: Annotated[Optional[Path], typer.Option(
         help="Second system's hypotheses: paired bootstrap test of it against HYP (sacrebleu's). "
         "Example: --compare b.hyp")] = None,
-    samples: Annotated[int, typer.Option(help="Bootstrap resamples for --compare. Example: --samples 1000")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the --compare resampling. Example: --seed 12345")] = 12345,
+    samples: Annotated[Optional[int], typer.Option(help="Bootstrap resamples for --compare (default: 1000, "
+                                                   "sacrebleu's). Example: --samples 2000")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the --compare resampling (default: 12345, "
+                                                "sacrebleu's). Example: --seed 7")] = None,
 ) -> None:
-    """BLEU, chrF and TER (sacrebleu, with signatures); per line with --sentence; paired bootstrap
-    significance with --compare.
+    """BLEU, chrF and TER (sacrebleu, with signatures); --sentence: per line; --compare: paired bootstrap.
 
     Example: seq2attn score test.hyp test.en --metrics bleu,chrf,ter --compare other.hyp
     """
     from .corpora import read_lines
-    from .metrics import corpus_scores, paired_bootstrap, sentence_scores
+    from .metrics import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, corpus_scores, paired_bootstrap, sentence_scores
 
     hyps = read_lines(hyp)
     ref_streams = _aligned_lines(hyp, hyps, refs)
     names = _metric_names(metrics)
     if compare is not None:
         other = _aligned_lines(hyp, hyps, [compare])[0]
-        _print_comparisons(paired_bootstrap(hyps, other, ref_streams, metrics=names, n_samples=samples, seed=seed),
-                           as_json=as_json)
+        comparisons = paired_bootstrap(hyps, other, ref_streams, metrics=names,
+                                       n_samples=BOOTSTRAP_SAMPLES if samples is None else samples,
+                                       seed=BOOTSTRAP_SEED if seed is None else seed)
+        _print_comparisons(comparisons, as_json=as_json)
     elif sentence:
         for row in sentence_scores(hyps, ref_streams, metrics=names):
             typer.echo(json.dumps({k: round(v, 4) for k, v in row.items()}) if as_json
