@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 S2A := $(VENV)/bin/seq2attn
 DEMO := runs/dates-demo
+DEMO_DATA := data/dates
+DEMO_MINUTES ?= 2
 
 .PHONY: setup demo test lint clean
 
@@ -15,8 +17,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
+# Train GRU + Bahdanau attention on the built-in dates corpus, translate the held-out test split,
+# score it and show one attention heatmap. The model directory is the demo's own: rebuilt each run.
 demo: setup
-	bash scripts/demo.sh $(S2A) $(DEMO)
+	$(S2A) corpora prepare dates --out $(DEMO_DATA) > /dev/null
+	rm -rf $(DEMO)
+	$(S2A) train --corpus dates --out $(DEMO) --set train.max_minutes=$(DEMO_MINUTES)
+	$(S2A) translate -m $(DEMO) -i $(DEMO_DATA)/test.src -o $(DEMO)/test.hyp
+	@echo "--- a few held-out examples (source | translation | reference)"
+	@paste -d '|' $(DEMO_DATA)/test.src $(DEMO)/test.hyp $(DEMO_DATA)/test.tgt | head -n 8 | sed 's/|/  |  /g'
+	@echo "--- test split scores"
+	$(S2A) score $(DEMO)/test.hyp $(DEMO_DATA)/test.tgt --metrics bleu,chrf,exact
+	$(S2A) align -m $(DEMO) "Saturday 21 November 2026"
 
 test: setup
 	$(VENV)/bin/pytest -q

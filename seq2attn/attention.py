@@ -7,7 +7,11 @@ Every scorer follows the same two-phase contract so that decoding stays cheap:
 * ``forward(query, memory) -> AttentionOutput``: the per-step work. ``query`` is (B, T, Q) so a
   whole teacher-forced target (T > 1) and a single decoding step (T = 1) use the same code.
 
-Shapes: B batch, T queries (target positions), S source positions, Q query size, K key size.
+The context vector is ``context_size`` wide: the key size for every scorer except ``multihead``,
+whose output projection makes it ``attention_size`` wide. Decoders size their layers from it.
+
+Shapes: B batch, T queries (target positions), S source positions, Q query size, K key size,
+A attention size, h heads.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .errors import ConfigError
+
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over the last axis where ``mask`` is True; masked positions get exactly 0.
 
-    scores: (B, T, S); mask: (B, S) or (B, T, S), True = a real position.
+    scores: (B, T, S) or (B, h, T, S); mask: (B, S), or any shape that broadcasts to ``scores``
+    with the same number of axes, True = a real position.
     A row with no real position gives all zeros (not NaN), also in the backward pass: we fill with
     the dtype's lowest finite value instead of -inf, so softmax never sees an all -inf row.
     """
@@ -36,8 +43,8 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 class Memory:
     """Encoder states prepared for attention: computed once per batch by ``precompute``."""
 
-    keys: Tensor  # (B, S, *) projected keys, scorer-specific
-    values: Tensor  # (B, S, V) what the context vector averages
+    keys: Tensor  # (B, S, *) or (B, h, S, *) projected keys, scorer-specific
+    values: Tensor  # (B, S, V) or (B, h, S, *) what the context vector averages
     mask: Tensor  # (B, S) bool, True = real token
 
     def index_select(self, index: Tensor) -> Memory:
@@ -48,8 +55,9 @@ class Memory:
 
 @dataclass
 class AttentionOutput:
-    context: Tensor  # (B, T, V)
-    weights: Tensor  # (B, T, S), rows sum to 1 over real positions
+    context: Tensor  # (B, T, C) C = the scorer's context_size
+    weights: Tensor  # (B, T, S), rows sum to 1 over real positions (multihead: mean over heads)
+    head_weights: Tensor | None = None  # (B, h, T, S) per-head weights, multihead only
 
 
 class Attention(nn.Module):
@@ -57,7 +65,13 @@ class Attention(nn.Module):
 
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
         super().__init__()
+        self.check_sizes(query_size=query_size, key_size=key_size, attention_size=attention_size, heads=heads)
         self.query_size, self.key_size = query_size, key_size
+        self.context_size = key_size  # the context averages the encoder states themselves
+
+    @classmethod
+    def check_sizes(cls, *, query_size: int, key_size: int, attention_size: int, heads: int) -> None:
+        """Raise ConfigError when this scorer cannot work with these sizes (base: any sizes)."""
 
     def project_keys(self, keys: Tensor) -> Tensor:
         return keys  # (B, S, K)
@@ -75,13 +89,24 @@ class Attention(nn.Module):
         return AttentionOutput(context, weights)
 
 
+def _require_same_sizes(name: str, query_size: int, key_size: int) -> None:
+    """Scorers that compare q and k without projecting them need them in one space: they refuse
+    unequal sizes rather than guess a projection (``general`` is dot with a learned projection)."""
+    if query_size != key_size:
+        raise ConfigError(
+            f"model.attention={name} needs the decoder state as wide as the encoder states: "
+            f"model.dec_hidden_size={query_size} but 2 * model.hidden_size={key_size} (the encoder "
+            f"is bidirectional); make them equal or choose general, additive, concat or multihead")
+
+
 class DotAttention(Attention):
     """score = q^T k (Luong 2015 "dot"); needs query and key of the same size."""
 
-    def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
-        super().__init__(query_size, key_size, attention_size)
-        if query_size != key_size:
-            raise ValueError(f"dot attention needs query size == key size, got {query_size} and {key_size}")
+    label = "dot"  # for the error message
+
+    @classmethod
+    def check_sizes(cls, *, query_size: int, key_size: int, attention_size: int, heads: int) -> None:
+        _require_same_sizes(cls.label, query_size, key_size)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         return query @ keys.transpose(1, 2)  # (B, T, S)
@@ -89,6 +114,8 @@ class DotAttention(Attention):
 
 class ScaledDotAttention(DotAttention):
     """score = q^T k / sqrt(d) (Vaswani et al. 2017)."""
+
+    label = "scaled_dot"
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         return query @ keys.transpose(1, 2) / math.sqrt(query.size(-1))  # (B, T, S)
@@ -98,7 +125,7 @@ class GeneralAttention(Attention):
     """score = q^T W k (Luong 2015 "general", bilinear); query and key sizes may differ."""
 
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
-        super().__init__(query_size, key_size, attention_size)
+        super().__init__(query_size, key_size, attention_size, heads)
         self.W = nn.Linear(key_size, query_size, bias=False)
 
     def project_keys(self, keys: Tensor) -> Tensor:
@@ -112,7 +139,7 @@ class AdditiveAttention(Attention):
     """score = v^T tanh(W_q q + W_k k) (Bahdanau et al. 2015, "MLP" attention)."""
 
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
-        super().__init__(query_size, key_size, attention_size)
+        super().__init__(query_size, key_size, attention_size, heads)
         self.W_q = nn.Linear(query_size, attention_size, bias=False)
         self.W_k = nn.Linear(key_size, attention_size, bias=False)
         self.v = nn.Linear(attention_size, 1, bias=False)
@@ -133,8 +160,76 @@ class ConcatAttention(AdditiveAttention):
     """
 
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
-        super().__init__(query_size, key_size, attention_size)
+        super().__init__(query_size, key_size, attention_size, heads)
         self.W_k = nn.Linear(key_size, attention_size, bias=True)
+
+
+class KernelAttention(Attention):
+    """score = -1/2 * sum_d ((q_d - k_d) w_d)^2: parametric Nadaraya-Watson kernel regression with a
+    Gaussian kernel and a learned width per dimension; needs query and key of the same size.
+
+    Expanded as -1/2 (|w*q|^2 - 2 (w*q).(w*k) + |w*k|^2) so that no (B, T, S, d) tensor is built;
+    the key side (w*k and |w*k|^2) is computed once per batch and stored as keys (B, S, K + 1).
+    w starts at d^(-1/4) so that the initial scores have the spread of scaled dot-product scores.
+    """
+
+    @classmethod
+    def check_sizes(cls, *, query_size: int, key_size: int, attention_size: int, heads: int) -> None:
+        _require_same_sizes("kernel", query_size, key_size)
+
+    def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
+        super().__init__(query_size, key_size, attention_size, heads)
+        self.w = nn.Parameter(torch.full((key_size,), key_size ** -0.25))
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        wk = keys * self.w  # (B, S, K)
+        return torch.cat([wk, wk.pow(2).sum(-1, keepdim=True)], dim=-1)  # (B, S, K + 1)
+
+    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+        wq = query * self.w  # (B, T, K)
+        wk, k2 = keys[..., :-1], keys[..., -1]  # (B, S, K), (B, S)
+        q2 = wq.pow(2).sum(-1, keepdim=True)  # (B, T, 1)
+        return -0.5 * (q2 - 2 * wq @ wk.transpose(1, 2) + k2.unsqueeze(1))  # (B, T, S)
+
+
+class MultiHeadAttention(Attention):
+    """h heads of scaled dot-product attention over learned projections of q, k and v, then an
+    output projection (Vaswani et al. 2017), as ``torch.nn.MultiheadAttention`` computes it.
+
+    All of q, k and v are projected to A = ``attention_size``, so query and key sizes may differ;
+    the context is A wide. Keys and values are projected once per batch and kept head-split in
+    Memory as (B, h, S, A/h). ``weights`` is the mean over heads; ``head_weights`` keeps each head.
+    """
+
+    def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
+        super().__init__(query_size, key_size, attention_size, heads)
+        self.heads = heads
+        self.context_size = attention_size
+        self.q_proj = nn.Linear(query_size, attention_size)
+        self.k_proj = nn.Linear(key_size, attention_size)
+        self.v_proj = nn.Linear(key_size, attention_size)
+        self.out_proj = nn.Linear(attention_size, attention_size)
+
+    @classmethod
+    def check_sizes(cls, *, query_size: int, key_size: int, attention_size: int, heads: int) -> None:
+        if attention_size % heads:
+            raise ConfigError(f"model.attention=multihead needs model.attention_size (when null: "
+                              f"model.dec_hidden_size) = {attention_size} divisible by model.heads={heads}")
+
+    def _split(self, x: Tensor) -> Tensor:
+        B, L, A = x.shape
+        return x.view(B, L, self.heads, A // self.heads).transpose(1, 2)  # (B, h, L, A/h)
+
+    def precompute(self, memory: Tensor, mask: Tensor) -> Memory:
+        return Memory(self._split(self.k_proj(memory)), self._split(self.v_proj(memory)), mask)
+
+    def forward(self, query: Tensor, memory: Memory) -> AttentionOutput:
+        q = self._split(self.q_proj(query))  # (B, h, T, A/h)
+        scores = q @ memory.keys.transpose(-1, -2) / math.sqrt(q.size(-1))  # (B, h, T, S)
+        heads = masked_softmax(scores, memory.mask[:, None, None, :])  # (B, h, T, S)
+        B, _, T, _ = heads.shape
+        context = (heads @ memory.values).transpose(1, 2).reshape(B, T, -1)  # (B, T, A)
+        return AttentionOutput(self.out_proj(context), heads.mean(1), heads)
 
 
 ATTENTIONS: dict[str, type[Attention]] = {
@@ -143,8 +238,12 @@ ATTENTIONS: dict[str, type[Attention]] = {
     "general": GeneralAttention,
     "additive": AdditiveAttention,
     "concat": ConcatAttention,
+    "multihead": MultiHeadAttention,
+    "kernel": KernelAttention,
 }
 
 
 def build_attention(name: str, *, query_size: int, key_size: int, attention_size: int, heads: int = 1) -> Attention:
+    if name not in ATTENTIONS:
+        raise ConfigError(f"model.attention={name!r}; choose one of: {', '.join(ATTENTIONS)}")
     return ATTENTIONS[name](query_size, key_size, attention_size, heads)

@@ -22,6 +22,7 @@ TOKENIZER_KINDS = ("bpe", "unigram", "wordlevel", "char")
 NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
 BACKENDS = ("rnn", "transformer")
 DECODERS = ("bahdanau", "luong")
+DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}  # model.attention=null: the wiring's own
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -52,7 +53,7 @@ class TokenizerConfig:
 class ModelConfig:
     backend: Literal["rnn", "transformer"] = "rnn"
     decoder: Literal["bahdanau", "luong"] = "bahdanau"
-    attention: str = "additive"  # a name from seq2attn.attention.ATTENTIONS
+    attention: str | None = None  # a name from seq2attn.attention.ATTENTIONS; None: DEFAULT_ATTENTION
     attention_size: int | None = None  # hidden size of additive/concat/multihead (None: dec size)
     heads: int = 4  # for the multihead scorer
     emb_size: int = 256
@@ -252,6 +253,8 @@ def resolve_config(
     for source, layer in layers:
         for section, values in layer.items():
             cfg = _apply(cfg, section, values, source)
+    if cfg.model.backend == "rnn" and cfg.model.attention is None:  # the saved config names its scorer
+        cfg = replace(cfg, model=replace(cfg.model, attention=attention_name(cfg.model)))
     validate(cfg)
     return cfg
 
@@ -262,6 +265,11 @@ def config_from_dict(data: dict[str, dict[str, Any]], source: str) -> Config:
         cfg = _apply(cfg, section, values, source)
     validate(cfg)
     return cfg
+
+
+def attention_name(m: ModelConfig) -> str:
+    """The scorer a model uses: ``model.attention``, or its wiring's default when that is null."""
+    return m.attention if m.attention is not None else DEFAULT_ATTENTION[m.decoder]
 
 
 def _positive(path: str, value: float | int | None, *, allow_none: bool = True) -> None:
@@ -276,8 +284,12 @@ def validate(cfg: Config) -> None:
     from .attention import ATTENTIONS  # late: attention imports torch
 
     m, t, d, tok = cfg.model, cfg.train, cfg.decode, cfg.tokenizer
-    if m.attention not in ATTENTIONS:
+    if m.attention is not None and m.attention not in ATTENTIONS:
         raise ConfigError(f"model.attention={m.attention!r}; choose one of: {', '.join(ATTENTIONS)}")
+    if m.backend == "rnn":
+        from .models.rnn import check_sizes
+
+        check_sizes(m)  # size constraints of the chosen scorer, before any data is read
     for path, v in [
         ("model.emb_size", m.emb_size), ("model.hidden_size", m.hidden_size),
         ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),

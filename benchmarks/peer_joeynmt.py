@@ -1,0 +1,244 @@
+"""JoeyNMT 2.3.0, the peer: its own virtual environment, compatibility shims, configs, runs.
+
+JoeyNMT lives in ``benchmarks/work/joeynmt-venv`` (git-ignored), never in seq2attn's environment.
+It is installed with torch pinned to 2.13.0 (the local CPU wheel; any other version would
+download gigabytes). JoeyNMT 2.3.0 breaks in four places with today's libraries; the harness
+works around each one here and nowhere else (see :data:`SHIMS` and benchmarks/README.md):
+
+1. it imports ``importlib_metadata`` without declaring it: we install that package too;
+2. torch 2.13's ``ReduceLROnPlateau`` no longer accepts ``verbose``: the installed
+   ``joeynmt/builders.py`` is patched to stop passing it;
+3. sentencepiece 0.2.3 lacks ``SetVocabulary``: ``joeynmt/tokenizers.py`` is patched to call it
+   only where it exists. Harmless here: the JoeyNMT vocabulary is every piece of the
+   sentencepiece model, so restricting segmentation to it changes nothing;
+4. ``joeynmt translate -o FILE`` crashes on ``args.n_best``: we decode with ``joeynmt test`` and a
+   config whose data section names only the test split.
+
+JoeyNMT has no wall-clock budget, so a budget run is stopped with SIGINT (it saves its current
+weights on it), and its ``learning_rate_min`` is set to 1e-8 in the configs so that a warm-up
+schedule does not end training early.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .common import Child, run_child, thread_env
+
+JOEYNMT_VERSION = "2.3.0"
+TORCH_PIN = "torch==2.13.0"
+CONFIGS = Path(__file__).resolve().parent / "configs"
+MARKER = ".seq2attn-bench-shims"
+
+
+@dataclass(frozen=True)
+class Shim:
+    file: str  # relative to the joeynmt package directory
+    old: str
+    new: str
+    why: str
+
+
+SHIMS = (
+    Shim("builders.py", '            "verbose": False,\n', "",
+         "torch 2.13 ReduceLROnPlateau has no `verbose` argument"),
+    Shim("tokenizers.py", "        self.spm.SetVocabulary(vocab._itos)",
+         "        if hasattr(self.spm, 'SetVocabulary'):  # seq2attn benchmark shim: gone in sentencepiece 0.2.3\n"
+         "            self.spm.SetVocabulary(vocab._itos)",
+         "sentencepiece 0.2.3 has no SetVocabulary"),
+)
+
+
+def venv_python(work: Path) -> Path:
+    return work / "joeynmt-venv" / "bin" / "python"
+
+
+def ensure_installed(work: Path, *, log: Path) -> Path:
+    """The venv's python, creating the venv, installing JoeyNMT and applying the shims if needed."""
+    py = venv_python(work)
+    venv = work / "joeynmt-venv"
+    if (venv / MARKER).is_file():
+        return py
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        if not py.is_file():
+            subprocess.run(["python3", "-m", "venv", str(venv)],
+                           check=True, stdout=out, stderr=subprocess.STDOUT)
+        pin = work / "joeynmt-constraints.txt"
+        pin.write_text(TORCH_PIN + "\n")
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(pin), f"joeynmt=={JOEYNMT_VERSION}",
+                        "importlib_metadata"], check=True, stdout=out, stderr=subprocess.STDOUT)
+    apply_shims(package_dir(py))
+    (venv / MARKER).write_text("".join(f"{s.file}: {s.why}\n" for s in SHIMS))
+    return py
+
+
+def package_dir(py: Path) -> Path:
+    res = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('joeynmt').origin)"],
+                         capture_output=True, text=True, check=True)
+    return Path(res.stdout.strip()).parent
+
+
+def apply_shims(pkg: Path) -> None:
+    """Patch the installed files; idempotent, and loud when JoeyNMT's code is not what we expect."""
+    for shim in SHIMS:
+        path = pkg / shim.file
+        text = path.read_text(encoding="utf-8")
+        if shim.new and shim.new in text:
+            continue
+        if shim.old not in text:
+            if not shim.new:  # a deletion already applied
+                continue
+            raise RuntimeError(f"{path}: the code the shim for '{shim.why}' patches is not there")
+        path.write_text(text.replace(shim.old, shim.new), encoding="utf-8")
+
+
+# --- data: joint sentencepiece BPE -------------------------------------------------------------
+_SPM_CODE = """
+import sys, sentencepiece as spm
+prefix, size, inputs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+spm.SentencePieceTrainer.train(input=",".join(inputs), model_prefix=prefix, vocab_size=size,
+    model_type="bpe", character_coverage=1.0, unk_id=0, pad_id=1, bos_id=2, eos_id=3,
+    input_sentence_size=1000000, shuffle_input_sentence=True, minloglevel=2)
+sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
+specials = {"<unk>", "<pad>", "<s>", "</s>"}
+with open(prefix + ".vocab.txt", "w", encoding="utf-8") as f:
+    for i in range(sp.get_piece_size()):
+        if sp.id_to_piece(i) not in specials:
+            f.write(sp.id_to_piece(i) + "\\n")
+"""
+
+
+def train_sentencepiece(py: Path, inputs: list[Path], prefix: Path, *, vocab_size: int, log: Path) -> tuple[Path, Path]:
+    """One joint BPE model over source and target training text: ``prefix.model`` and the JoeyNMT
+    vocabulary file (every piece but the 4 specials, which JoeyNMT adds itself)."""
+    model, vocab = Path(f"{prefix}.model"), Path(f"{prefix}.vocab.txt")
+    if not (model.is_file() and vocab.is_file()):
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        child = run_child([str(py), "-c", _SPM_CODE, str(prefix), str(vocab_size), *map(str, inputs)], log=log)
+        if child.returncode != 0:
+            raise RuntimeError(f"sentencepiece training failed; see {log}")
+    return model, vocab
+
+
+# --- configs -----------------------------------------------------------------------------------
+@dataclass
+class JoeyPlan:
+    model: str  # "rnn" or "transformer"
+    model_dir: Path
+    data: dict[str, Path]  # split -> prefix
+    src: str
+    tgt: str
+    spm_model: Path
+    vocab: Path
+    validate_every: int
+    max_steps: int | None  # None: until SIGINT
+    batch_tokens: int  # training batch budget (JoeyNMT: padded max(src, trg) tokens x sentences)
+    log_every: int
+
+
+def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("train", "dev", "test"),
+                 beam: int = 1, ckpt: Path | None = None) -> Path:
+    """The template ``configs/joeynmt-{model}.yaml`` with paths and limits filled in."""
+    cfg = yaml.safe_load(config_template(plan.model).read_text())
+    cfg["model_dir"] = str(plan.model_dir)
+    for split in ("train", "dev", "test"):
+        cfg["data"].pop(split, None)
+        if split in splits:
+            cfg["data"][split] = str(plan.data[split])
+    for side, lang in (("src", plan.src), ("trg", plan.tgt)):
+        cfg["data"][side].update(lang=lang, voc_file=str(plan.vocab),
+                                 tokenizer_cfg={"model_file": str(plan.spm_model)})
+    cfg["training"].update(validation_freq=plan.validate_every, batch_size=plan.batch_tokens,
+                           logging_freq=plan.log_every)
+    if plan.max_steps is not None:
+        cfg["training"]["max_updates"] = plan.max_steps
+    cfg["testing"]["beam_size"] = beam
+    if ckpt is not None:
+        cfg["testing"]["load_model"] = str(ckpt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def config_template(model: str) -> Path:
+    return CONFIGS / f"joeynmt-{model}.yaml"
+
+
+# --- runs --------------------------------------------------------------------------------------
+def joeynmt(py: Path) -> list[str]:
+    return [str(py), "-m", "joeynmt"]
+
+
+def train(py: Path, config: Path, model_dir: Path, *, threads: int, budget_min: float | None, log: Path) -> Child:
+    """``joeynmt train``; with ``budget_min``, SIGINT once that many minutes have passed since
+    training began (the "EPOCH 1" line: data loading and vocabulary do not count, as for seq2attn)."""
+    started: list[float] = []
+
+    def over_budget() -> bool:
+        if budget_min is None:
+            return False
+        if not started:
+            train_log = model_dir / "train.log"
+            if train_log.is_file() and "EPOCH 1" in train_log.read_text(errors="replace"):
+                started.append(time.monotonic())
+            return False
+        return time.monotonic() - started[0] >= budget_min * 60
+
+    return run_child([*joeynmt(py), "train", str(config), "--skip-test"], log=log, env=thread_env(threads),
+                     stop_after=over_budget)
+
+
+def test(py: Path, config: Path, out_prefix: Path, *, threads: int, log: Path) -> Child:
+    """``joeynmt test``: writes ``{out_prefix}.test`` (detokenized, one line per source)."""
+    return run_child([*joeynmt(py), "test", str(config), "-o", str(out_prefix)], log=log, env=thread_env(threads))
+
+
+_STEP = re.compile(r"Step:\s+(\d+),.*Tokens per Sec:\s+([\d.]+)")
+_PARAMS = re.compile(r"Total params: (\d+)")
+_VALID_BLEU = re.compile(r"Evaluation result \(greedy\).*?bleu:\s+([\d.]+)", re.IGNORECASE)
+_GEN = re.compile(r"Generation took ([\d.]+)\[sec\]")
+
+
+def train_rates(model_dir: Path, *, first: int, last: int) -> list[float]:
+    """Target tokens/s of the logging windows ending in (first, last] (JoeyNMT leaves validation
+    time out of these itself)."""
+    text = (model_dir / "train.log").read_text(errors="replace")
+    return [float(r) for s, r in _STEP.findall(text) if first < int(s) <= last]
+
+
+_INTERRUPT = re.compile(r"Interrupt at epoch \d+, step (\d+)")
+
+
+def last_step(model_dir: Path) -> int:
+    """The last step trained: from the interrupt line, else the last logged step."""
+    text = (model_dir / "train.log").read_text(errors="replace")
+    steps = [int(s) for s, _ in _STEP.findall(text)] + [int(s) for s in _INTERRUPT.findall(text)]
+    return max(steps, default=0)
+
+
+def params(model_dir: Path) -> int | None:
+    found = _PARAMS.findall((model_dir / "train.log").read_text(errors="replace"))
+    return int(found[-1]) if found else None
+
+
+def generation_seconds(log: Path) -> float | None:
+    found = _GEN.findall(log.read_text(errors="replace"))
+    return float(found[-1]) if found else None
+
+
+def latest_checkpoint(model_dir: Path) -> Path:
+    """The weights saved last (on SIGINT or at the end): ``latest.ckpt``, else the newest step."""
+    latest = model_dir / "latest.ckpt"
+    if latest.exists():
+        return latest
+    ckpts = sorted(model_dir.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not ckpts:
+        raise RuntimeError(f"{model_dir}: JoeyNMT saved no checkpoint")
+    return ckpts[-1]

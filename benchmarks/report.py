@@ -1,0 +1,162 @@
+"""Ratios (seq2attn / JoeyNMT), the issue's targets marked pass / miss, and the stderr table.
+
+Every ratio is taken between figures measured in the same run on the same machine: absolute
+seconds drift between runs on a shared machine, ratios much less.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# (name, how to read it, threshold per model: rnn / transformer)
+BEAM_TARGET = {"rnn": 3.0, "transformer": 5.0}
+
+
+@dataclass
+class Target:
+    name: str
+    value: float | None
+    goal: str  # e.g. ">= 2.5"
+    passed: bool | None  # None: a figure is missing
+
+
+def _get(d: dict, *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, dict) or d.get(key) is None:
+            return None
+        d = d[key]
+    return d
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 2)
+
+
+def ratios(ours: dict, peer: dict) -> dict[str, float | None]:
+    r = {
+        "train_tokens_per_s_fp32": ratio(_get(ours, "train", "tokens_per_s"), _get(peer, "train", "tokens_per_s")),
+        "train_tokens_per_s_bf16": ratio(_get(ours, "bf16", "tokens_per_s"), _get(peer, "train", "tokens_per_s")),
+        "train_peak_rss": ratio(_get(ours, "train", "peak_rss_gib"), _get(peer, "train", "peak_rss_gib")),
+    }
+    for search in ("greedy", "beam5"):
+        r[f"decode_sent_per_s_{search}"] = ratio(_get(ours, "decode", search, "sent_per_s"),
+                                                 _get(peer, "decode", search, "sent_per_s"))
+        r[f"decode_words_per_s_{search}"] = ratio(_get(ours, "decode", search, "words_per_s"),
+                                                  _get(peer, "decode", search, "words_per_s"))
+    r["decode_peak_rss"] = ratio(_decode_rss(ours), _decode_rss(peer))
+    return r
+
+
+def _decode_rss(side: dict) -> float | None:
+    values = [_get(side, "decode", s, "peak_rss_gib") for s in ("greedy", "beam5")]
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def _at_least(name: str, value: float | None, goal: float) -> Target:
+    return Target(name, value, f">= {goal:g}", None if value is None else value >= goal)
+
+
+def _at_most(name: str, value: float | None, goal: float) -> Target:
+    return Target(name, value, f"<= {goal:g}", None if value is None else value <= goal)
+
+
+def targets(model: str, ours: dict, peer: dict, r: dict[str, float | None]) -> list[Target]:
+    """The issue's targets for one model; peer-free ones are checked even without the peer."""
+    bleu_gap = None
+    fp32, bf16 = _get(ours, "bf16", "fp32_dev_bleu"), _get(ours, "bf16", "dev_bleu")
+    if fp32 is not None and bf16 is not None:
+        bleu_gap = round(fp32 - bf16, 2)
+    out = [
+        _at_least("train tok/s fp32 vs JoeyNMT", r["train_tokens_per_s_fp32"], 2.5),
+        _at_least("train fp32 fraction of matmul peak", _get(ours, "train", "peak_fraction"), 0.5),
+        _at_least("train tok/s bf16 vs JoeyNMT fp32", r["train_tokens_per_s_bf16"], 4.0),
+        _at_most("dev BLEU drop bf16 vs fp32 (same steps)", bleu_gap, 0.5),
+        _at_least("decode sent/s beam 5 vs JoeyNMT", r["decode_sent_per_s_beam5"], BEAM_TARGET[model]),
+        _at_least("decode sent/s greedy vs JoeyNMT", r["decode_sent_per_s_greedy"], 2.0),
+        _at_most("train peak RSS vs JoeyNMT", r["train_peak_rss"], 0.5),
+        _at_most("decode peak RSS vs JoeyNMT", r["decode_peak_rss"], 1.0),
+    ]
+    for search in ("greedy", "beam5"):
+        a, b = _get(ours, "decode", search, "bleu"), _get(peer, "decode", search, "bleu")
+        gain = None if a is None or b is None else round(a - b, 2)
+        out.append(_at_least(f"test BLEU {search} minus JoeyNMT (same budget)", gain, 2.0))
+    return out
+
+
+def as_json(ts: list[Target]) -> list[dict]:
+    return [asdict(t) for t in ts]
+
+
+# --- the table ---------------------------------------------------------------------------------
+ROWS = [  # label, path into a side's figures
+    ("params (M)", ("params_m",)),
+    ("train tok/s fp32", ("train", "tokens_per_s")),
+    ("  fraction of fp32 matmul peak", ("train", "peak_fraction")),
+    ("train tok/s bf16", ("bf16", "tokens_per_s")),
+    ("  fraction of bf16 matmul peak", ("bf16", "peak_fraction")),
+    ("dev BLEU fp32 / bf16 at same step", ("bf16", "dev_bleu_pair")),
+    ("budget steps", ("budget", "steps")),
+    ("test BLEU greedy", ("decode", "greedy", "bleu")),
+    ("test BLEU beam 5", ("decode", "beam5", "bleu")),
+    ("decode sent/s greedy", ("decode", "greedy", "sent_per_s")),
+    ("decode sent/s beam 5", ("decode", "beam5", "sent_per_s")),
+    ("decode words/s greedy", ("decode", "greedy", "words_per_s")),
+    ("decode words/s beam 5", ("decode", "beam5", "words_per_s")),
+    ("peak RSS train (GiB)", ("train", "peak_rss_gib")),
+    ("peak RSS decode greedy (GiB)", ("decode", "greedy", "peak_rss_gib")),
+    ("peak RSS decode beam 5 (GiB)", ("decode", "beam5", "peak_rss_gib")),
+]
+
+
+def _cell(side: dict, path: tuple[str, ...]) -> str:
+    if side.get("unavailable") or _get(side, *path[:-1], "unavailable"):
+        return "n/a"
+    if side.get("error") or _get(side, *path[:-1], "error"):
+        return "failed"
+    if path[-1] == "peak_fraction":
+        v = _get(side, *path)
+        return "-" if v is None else f"{100 * v:.1f}%"
+    if path == ("bf16", "dev_bleu_pair"):
+        a, b = _get(side, "bf16", "fp32_dev_bleu"), _get(side, "bf16", "dev_bleu")
+        return "-" if a is None and b is None else f"{_fmt(a)} / {_fmt(b)}"
+    return _fmt(_get(side, *path))
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 1 else f"{v:,.1f}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def render(results: dict) -> str:
+    """A plain-text table per model, then the targets; for stderr."""
+    machine, peak = results["machine"], results["matmul_peak_gflops"]
+    lines = [f"machine: {machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {machine['date']}",
+             f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')}"]
+    for model, m in results["models"].items():
+        ours, peer = m.get("seq2attn", {}), m.get("joeynmt", {})
+        lines += ["", f"== {model}" + (f"  (seq2attn: {ours['unavailable'][:90]})" if ours.get("unavailable") else ""),
+                  f"{'figure':36} {'seq2attn':>16} {'JoeyNMT':>16} {'ratio':>8}"]
+        for label, path in ROWS:
+            r = _ratio_cell(ours, peer, path)
+            lines.append(f"{label:36} {_cell(ours, path):>16} {_cell(peer, path) if peer else '-':>16} {r:>8}")
+        lines.append("targets:")
+        for t in m.get("targets", []):
+            mark = "pass" if t["passed"] else "miss" if t["passed"] is False else "n/a"
+            lines.append(f"  [{mark:4}] {t['name']}: {_fmt(t['value'])} (goal {t['goal']})")
+    return "\n".join(lines)
+
+
+def _ratio_cell(ours: dict, peer: dict, path: tuple[str, ...]) -> str:
+    if not peer or ours.get("unavailable") or peer.get("unavailable") or path[-1] in ("dev_bleu_pair", "steps"):
+        return ""
+    if path[-1] in ("bleu", "peak_fraction"):
+        return ""
+    r = ratio(_get(ours, *path), _get(peer, *path))
+    return "-" if r is None else f"{r:.2f}x"

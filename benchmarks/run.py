@@ -1,0 +1,209 @@
+"""seq2attn side by side with JoeyNMT 2.3.0 on Multi30k de->en, in one run, on one machine.
+
+    python -m benchmarks.run --data-dir ../shared/corpora            # full: the published table
+    python -m benchmarks.run --data-dir ../shared/corpora --quick    # a few minutes, for development
+
+Per model (RNN, Transformer) and toolkit: parameters; training target tokens/s (median logging
+window between --warmup-steps and --warmup-steps + --measure-steps, validation excluded); bf16
+training (seq2attn); decoding sentences/s and words/s on test_2016_flickr with greedy and beam 5;
+peak RSS of each training and decoding process; test BLEU after the same --budget-min of training.
+The table goes to stderr, every figure to a JSON file in benchmarks/results/. See README.md here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import common, report
+from . import peer_joeynmt as joey
+from . import seq2attn_side as s2a
+from .sides import Setup, decode_joey, decode_seq2attn, train_joey, train_seq2attn
+
+HERE = Path(__file__).resolve().parent
+MODELS = ("rnn", "transformer")
+
+
+@dataclass(frozen=True)
+class Mode:
+    budget_min: float
+    warmup_steps: int
+    measure_steps: int
+    bf16_steps: int
+    test_limit: int | None
+
+
+FULL = Mode(budget_min=20.0, warmup_steps=20, measure_steps=150, bf16_steps=200, test_limit=None)
+QUICK = Mode(budget_min=1.0, warmup_steps=5, measure_steps=20, bf16_steps=30, test_limit=200)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/corpora"),
+                   help="directory with multi30k/{train,val,test_2016_flickr}.{de,en}.gz (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="a few minutes in all: 1-min budgets, 200 test sentences")
+    p.add_argument("--no-peer", action="store_true", help="seq2attn only (no JoeyNMT install or runs)")
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated: rnn, transformer")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for every measured process")
+    p.add_argument("--budget-min", type=float, help="wall-clock training budget per toolkit and model "
+                   f"(default {FULL.budget_min:g}; quick {QUICK.budget_min:g})")
+    p.add_argument("--max-steps", type=int, help="also stop budget runs after this many steps (smoke tests)")
+    p.add_argument("--warmup-steps", type=int, help="training steps left out of the throughput figure")
+    p.add_argument("--measure-steps", type=int, help="training steps the throughput figure covers")
+    p.add_argument("--bf16-steps", type=int, help="steps of the bf16 run; dev BLEU of fp32 and bf16 compared there")
+    p.add_argument("--train-limit", type=int, help="use only the first N training pairs")
+    p.add_argument("--dev-limit", type=int, help="use only the first N dev pairs")
+    p.add_argument("--test-limit", type=int, help="decode only the first N test sentences")
+    p.add_argument("--vocab-size", type=int, default=8000, help="joint subword vocabulary (both toolkits)")
+    p.add_argument("--batch-tokens", type=int, default=4096, help="training token budget per batch (both)")
+    p.add_argument("--decode-batch-tokens", type=int, default=1024,
+                   help="seq2attn decoding token budget (~64 Multi30k sentences, JoeyNMT decodes 64 per batch)")
+    p.add_argument("--beam", type=int, default=5, help="beam size of the beam rows")
+    p.add_argument("--seq2attn-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra seq2attn config override for every seq2attn training, repeatable; breaks the "
+                   "matched settings, for smoke tests only (e.g. model.emb_size=32)")
+    p.add_argument("--work", type=Path, default=HERE / "work", help="scratch: data, models, logs, JoeyNMT venv")
+    p.add_argument("--out", type=Path, help="results JSON (default: benchmarks/results/<date>-<mode>.json)")
+    return p.parse_args(argv)
+
+
+def resolve_mode(args: argparse.Namespace) -> Mode:
+    base = QUICK if args.quick else FULL
+    pick = lambda given, default: default if given is None else given
+    return Mode(budget_min=pick(args.budget_min, base.budget_min),
+                warmup_steps=pick(args.warmup_steps, base.warmup_steps),
+                measure_steps=pick(args.measure_steps, base.measure_steps),
+                bf16_steps=pick(args.bf16_steps, base.bf16_steps),
+                test_limit=pick(args.test_limit, base.test_limit))
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mode = resolve_mode(args)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for m in models:
+        if m not in MODELS:
+            say(f"benchmarks.run: error: --models {m!r}; choose from: {', '.join(MODELS)}")
+            return 2
+    work = args.work.resolve()
+    label = "quick" if args.quick else "full"
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = args.out or HERE / "results" / f"{stamp}-{label}.json"
+    run_dir = work / "runs" / stamp
+    try:
+        data, one = prepare_inputs(args, mode, run_dir)
+    except FileNotFoundError as e:
+        say(f"benchmarks.run: error: {e}")
+        return 2
+    # two budgets per model, plus the bf16 run, tokenizers and six decodings of the test set
+    minutes = len(models) * (2 * mode.budget_min + (4 if args.quick else 12)) * (0.5 if args.no_peer else 1)
+    say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
+    say(f"measuring the matmul peak ({args.threads} threads) ...")
+    results = results_header(args, mode, label, argv)
+    setup = Setup(run_dir=run_dir, data=data, one=one, mode=mode, args=args,
+                  peak=results["matmul_peak_gflops"])
+    py = None
+    if not args.no_peer:
+        say("JoeyNMT: checking its virtual environment (installs on first use) ...")
+        try:
+            py = joey.ensure_installed(work, log=work / "joeynmt-install.log")
+        except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
+            say(f"benchmarks.run: error: installing JoeyNMT failed ({e}); see {work / 'joeynmt-install.log'}")
+            return 1
+    for model in models:
+        results["models"][model] = bench_model(model, setup, py)
+        write_results(out, results)
+    say(report.render(results))
+    say(f"results: {out}")
+    return 0
+
+
+def prepare_inputs(args: argparse.Namespace, mode: Mode, run_dir: Path) -> tuple[dict[str, Path], Path]:
+    """The data slices as plain text, and a one-sentence test set (a decoder's start-up cost)."""
+    data = common.prepare_data(args.data_dir, run_dir / "data", src="de", tgt="en",
+                               limits={"train": args.train_limit, "dev": args.dev_limit, "test": mode.test_limit})
+    one = run_dir / "data" / "one"
+    for lang in ("de", "en"):
+        one.with_suffix(f".{lang}").write_text(common.read_lines(Path(f"{data['test']}.{lang}"))[0] + "\n")
+    return data, one
+
+
+def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[str] | None) -> dict:
+    """The machine, the matmul peak (measured now), the command and every setting."""
+    settings = {**vars(mode), **{k: getattr(args, k) for k in (
+        "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
+        "dev_limit", "seq2attn_set", "no_peer")}}
+    return {"machine": common.machine_info(args.threads),
+            "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
+            "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
+            "mode": label, "settings": settings, "models": {}}
+
+
+def bench_model(model: str, setup: Setup, py: Path | None) -> dict:
+    """Both sides of one model; a side that fails is recorded with its error, the run goes on."""
+    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: _ours(model, setup))}
+    if py is not None:
+        entry["joeynmt"] = _side(model, "JoeyNMT", lambda: _peer(model, setup, py))
+    entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
+    entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
+                                                     entry["ratios"]))
+    return entry
+
+
+def _side(model: str, name: str, measure) -> dict:
+    try:
+        return measure()
+    except (RuntimeError, OSError, ValueError) as e:
+        say(f"[{model}] {name}: FAILED: {e}")
+        return {"error": str(e)}
+
+
+def _ours(model: str, setup: Setup) -> dict:
+    why = s2a.unavailable(model)
+    if why:
+        say(f"[{model}] seq2attn: {why}")
+        return {"unavailable": why}
+    say(f"[{model}] seq2attn: training ...")
+    ours = train_seq2attn(model, setup)
+    say(f"[{model}] seq2attn: decoding ...")
+    ours["decode"] = decode_seq2attn(model, setup)
+    return ours
+
+
+def _peer(model: str, setup: Setup, py: Path) -> dict:
+    say(f"[{model}] JoeyNMT: training ...")
+    peer = train_joey(model, setup, py)
+    say(f"[{model}] JoeyNMT: decoding ...")
+    peer["decode"] = decode_joey(model, setup, py)
+    return peer
+
+
+def write_results(path: Path, results: dict) -> None:
+    """Written after each model, so an interrupted full run keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+
+def cli() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so run_child ends its child first
+    try:
+        return main()
+    except KeyboardInterrupt:  # the child was stopped by run_child; keep what was written
+        say("benchmarks.run: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

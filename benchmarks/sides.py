@@ -1,0 +1,167 @@
+"""The measurements of one model on each side, as JSON-ready dicts (see README.md for each figure)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import common, flops
+from . import peer_joeynmt as joey
+from . import seq2attn_side as s2a
+from .common import GIB, Child, check
+
+
+@dataclass
+class Setup:
+    run_dir: Path
+    data: dict[str, Path]  # split -> prefix (add .de / .en)
+    one: Path  # a one-sentence test set (prefix)
+    mode: Any  # run.Mode
+    args: argparse.Namespace
+    peak: dict[str, float]  # GFLOP/s, fp32 and bf16
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_every(self) -> int:
+        return max(1, min(10, self.mode.measure_steps // 4))
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return self.mode.warmup_steps, self.mode.warmup_steps + self.mode.measure_steps
+
+
+def _gib(child: Child) -> float:
+    return round(child.peak_rss_bytes / GIB, 3)
+
+
+def _fraction(tps: float | None, flops_per_token: float, peak_gflops: float | None) -> float | None:
+    if tps is None or not peak_gflops:
+        return None
+    return round(tps * flops_per_token / (peak_gflops * 1e9), 3)
+
+
+# --- seq2attn ----------------------------------------------------------------------------------
+def train_seq2attn(model: str, st: Setup) -> dict:
+    a, mode = st.args, st.mode
+    common_sets = [f"train.batch_tokens={a.batch_tokens}", f"tokenizer.vocab_size={a.vocab_size}",
+                   f"train.log_every={st.log_every}", f"train.validate_every={mode.bf16_steps}",
+                   *a.seq2attn_set]
+    budget = [f"train.max_minutes={mode.budget_min}"] + ([f"train.max_steps={a.max_steps}"] if a.max_steps else [])
+    fp32_dir = st.run_dir / f"seq2attn-{model}"
+    fp32 = s2a.train(s2a.TrainPlan(model, fp32_dir, st.data, "de", "en", a.threads, common_sets + budget),
+                     log=st.run_dir / "logs" / f"seq2attn-{model}-train.log")
+    check(fp32, f"seq2attn {model} training")
+    rows = s2a.metrics(fp32_dir)
+    sample = [common.read_lines(Path(f"{st.data['train']}.{lang}"))[:2000] for lang in ("de", "en")]
+    facts = s2a.facts(fp32_dir, *sample)
+    fpt = flops.training_flops_per_token(facts.model_cfg, vocab=facts.vocab, lengths=flops.Lengths(*facts.lengths))
+    tps = common.steady_rate(s2a.train_rates(rows, first=st.window[0], last=st.window[1]), skip=0)
+    out = {"params": facts.params, "params_m": round(facts.params / 1e6, 2),
+           "flops_per_target_token": round(fpt), "mean_lengths": [round(x, 2) for x in facts.lengths],
+           "train": {"tokens_per_s": tps, "peak_fraction": _fraction(tps, fpt, st.peak.get("fp32")),
+                     "peak_rss_gib": _gib(fp32), "window_steps": list(st.window)},
+           "budget": {"minutes": mode.budget_min, "steps": s2a.last_step(rows), "wall_s": round(fp32.wall_s, 1)}}
+    out["bf16"] = _bf16_run(model, st, common_sets, fpt, rows)
+    return out
+
+
+def _bf16_run(model: str, st: Setup, sets: list[str], fpt: float, fp32_rows: list[dict]) -> dict:
+    steps = st.mode.bf16_steps
+    bf16_dir = st.run_dir / f"seq2attn-{model}-bf16"
+    child = s2a.train(s2a.TrainPlan(model, bf16_dir, st.data, "de", "en", st.args.threads,
+                                    [*sets, "train.precision=bf16", f"train.max_steps={steps}"]),
+                      log=st.run_dir / "logs" / f"seq2attn-{model}-bf16-train.log")
+    if child.returncode != 0:
+        tail = child.log.read_text(errors="replace").strip().splitlines()[-1:]
+        return {"error": f"exit {child.returncode}: {' '.join(tail)}"}
+    rows = s2a.metrics(bf16_dir)
+    tps = common.steady_rate(s2a.train_rates(rows, first=st.window[0], last=st.window[1]), skip=0)
+    return {"tokens_per_s": tps, "peak_fraction": _fraction(tps, fpt, st.peak.get("bf16")),
+            "peak_rss_gib": _gib(child), "steps": steps, "dev_bleu": s2a.dev_bleu_at(rows, steps),
+            "fp32_dev_bleu": s2a.dev_bleu_at(fp32_rows, steps)}
+
+
+def decode_seq2attn(model: str, st: Setup) -> dict:
+    model_dir, logs = st.run_dir / f"seq2attn-{model}", st.run_dir / "logs"
+    kw = {"batch_tokens": st.args.decode_batch_tokens, "threads": st.args.threads}
+    start = s2a.translate(model_dir, st.one.with_suffix(".de"), st.run_dir / f"seq2attn-{model}.one.hyp", beam=1,
+                          log=logs / f"seq2attn-{model}-startup.log", **kw)
+    check(start, f"seq2attn {model} decoding")
+    out = {}
+    for name, beam in (("greedy", 1), (f"beam{st.args.beam}", st.args.beam)):
+        hyp = st.run_dir / f"seq2attn-{model}.test.{name}.hyp"
+        child = s2a.translate(model_dir, Path(f"{st.data['test']}.de"), hyp, beam=beam,
+                              log=logs / f"seq2attn-{model}-{name}.log", **kw)
+        if child is None:
+            out[name] = {"unavailable": "not available in this build (no --beam option in seq2attn translate)"}
+            continue
+        check(child, f"seq2attn {model} {name} decoding")
+        out[name] = decode_figures(child, start, hyp, Path(f"{st.data['test']}.en"))
+    return out
+
+
+def decode_figures(child: Child, startup: Child, hyp: Path, ref: Path) -> dict:
+    """sent/s and words/s net of start-up (imports, model loading): ``(N - 1) / (T_N - T_1)``, with
+    ``T_1`` the wall time of the same command on one sentence."""
+    n = len(common.read_lines(ref))
+    net = child.wall_s - startup.wall_s
+    if net <= 0 or n < 2:  # too little work to separate from start-up: report the gross rate
+        net, n_net = child.wall_s, n
+    else:
+        n_net = n - 1
+    words = common.output_words(hyp)
+    return {"sentences": n, "wall_s": round(child.wall_s, 2), "startup_s": round(startup.wall_s, 2),
+            "sent_per_s": round(n_net / net, 2), "words_per_s": round(words * n_net / n / net, 1),
+            "output_words": words, "bleu": common.bleu(hyp, ref), "peak_rss_gib": _gib(child)}
+
+
+# --- JoeyNMT -----------------------------------------------------------------------------------
+def _spm(st: Setup, py: Path) -> tuple[Path, Path]:
+    if "spm" not in st.cache:
+        inputs = [Path(f"{st.data['train']}.{lang}") for lang in ("de", "en")]
+        st.cache["spm"] = joey.train_sentencepiece(py, inputs, st.run_dir / "joeynmt-spm" / "joint",
+                                                   vocab_size=st.args.vocab_size,
+                                                   log=st.run_dir / "logs" / "joeynmt-spm.log")
+    return st.cache["spm"]
+
+
+def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
+    spm_model, vocab = _spm(st, py)
+    return joey.JoeyPlan(model, st.run_dir / f"joeynmt-{model}", dict(st.data), "de", "en", spm_model, vocab,
+                         validate_every=st.mode.bf16_steps, max_steps=st.args.max_steps,
+                         batch_tokens=st.args.batch_tokens, log_every=st.log_every)
+
+
+def train_joey(model: str, st: Setup, py: Path) -> dict:
+    plan = _plan(model, st, py)
+    cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-train.yaml")
+    child = joey.train(py, cfg, plan.model_dir, threads=st.args.threads, budget_min=st.mode.budget_min,
+                       log=st.run_dir / "logs" / f"joeynmt-{model}-train.log")
+    check(child, f"JoeyNMT {model} training")
+    params = joey.params(plan.model_dir)
+    tps = common.steady_rate(joey.train_rates(plan.model_dir, first=st.window[0], last=st.window[1]), skip=0)
+    return {"params": params, "params_m": None if params is None else round(params / 1e6, 2),
+            "train": {"tokens_per_s": tps, "peak_rss_gib": _gib(child), "window_steps": list(st.window)},
+            "budget": {"minutes": st.mode.budget_min, "steps": joey.last_step(plan.model_dir),
+                       "wall_s": round(child.wall_s, 1)}}
+
+
+def decode_joey(model: str, st: Setup, py: Path) -> dict:
+    plan = _plan(model, st, py)
+    ckpt = joey.latest_checkpoint(plan.model_dir)
+    cfgs, logs = st.run_dir / "configs", st.run_dir / "logs"
+    one = joey.JoeyPlan(**{**vars(plan), "data": {**plan.data, "test": st.one}})
+    start = joey.test(py, joey.write_config(one, cfgs / f"joeynmt-{model}-one.yaml", splits=("test",), ckpt=ckpt),
+                      st.run_dir / f"joeynmt-{model}.one", threads=st.args.threads, log=logs / f"joeynmt-{model}-startup.log")
+    check(start, f"JoeyNMT {model} decoding")
+    out = {}
+    for name, beam in (("greedy", 1), (f"beam{st.args.beam}", st.args.beam)):
+        cfg = joey.write_config(plan, cfgs / f"joeynmt-{model}-{name}.yaml", splits=("test",), beam=beam, ckpt=ckpt)
+        prefix = st.run_dir / f"joeynmt-{model}.{name}"
+        child = joey.test(py, cfg, prefix, threads=st.args.threads, log=logs / f"joeynmt-{model}-{name}.log")
+        check(child, f"JoeyNMT {model} {name} decoding")
+        out[name] = decode_figures(child, start, Path(f"{prefix}.test"), Path(f"{st.data['test']}.en"))
+        out[name]["generation_s"] = joey.generation_seconds(child.log)
+    return out

@@ -1,0 +1,223 @@
+"""The benchmark harness: known answers for its arithmetic and parsers, and a smoke run of the
+--quick path (seq2attn only, tiny slice; the JoeyNMT comparison itself never runs in CI)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+# `benchmarks` is a directory of the repository, not part of the installed package: make it
+# importable under a bare `pytest` too (`python -m pytest` already has the root on sys.path).
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import common, flops, peer_joeynmt, report, seq2attn_side
+from benchmarks.common import Child
+from benchmarks.sides import decode_figures
+from seq2attn.corpora import generate
+
+# --- FLOPs: hand-computed known answers --------------------------------------------------------
+
+
+def test_transformer_macs_known_answer():
+    # d=2, ff=4, S=T=3, V=5, one layer each:
+    # encoder 4*4 + 2*3*2 + 2*2*4 = 44 and cross K/V 2*4 = 8 (per source token, ratio 1);
+    # decoder self 16 + 12, cross Q/O 8 + 12, FFN 16 = 64; output 2*5 = 10.
+    macs = flops.transformer_macs(d=2, ff=4, enc_layers=1, dec_layers=1, vocab=5, lengths=flops.Lengths(3, 3))
+    assert macs == 44 + 8 + 64 + 10
+
+
+def test_rnn_macs_known_answer():
+    # E=1, H=1 (K=2), D=1, A=1, V=3, S=T=2:
+    # encoder 2*3*(1+1)=12, keys 2*1=2 -> 14 per source token; attention 1 + 2 + 4 = 7;
+    # GRU 3*((1+2)*1 + 1) = 12; pre-output (1+2+1)*1 = 4; output 3.
+    macs = flops.rnn_macs(emb=1, hidden=1, dec_hidden=1, attention=1, vocab=3, lengths=flops.Lengths(2, 2))
+    assert macs == 14 + 7 + 12 + 4 + 3
+
+
+def test_training_flops_are_six_times_forward_macs_and_scale_with_source_ratio():
+    cfg = {"backend": "transformer", "emb_size": 2, "ff_size": 4, "enc_layers": 1, "dec_layers": 1}
+    assert flops.training_flops_per_token(cfg, vocab=5, lengths=flops.Lengths(3, 3)) == 6 * 126
+    rnn = {"backend": "rnn", "emb_size": 8, "hidden_size": 8, "dec_hidden_size": 16, "attention_size": None}
+    short = flops.training_flops_per_token(rnn, vocab=50, lengths=flops.Lengths(5, 10))
+    long = flops.training_flops_per_token(rnn, vocab=50, lengths=flops.Lengths(20, 10))
+    assert long > short  # more source per target token costs more per target token
+
+
+# --- statistics, ratios, targets ---------------------------------------------------------------
+
+
+def test_steady_rate_is_the_median_after_warmup():
+    assert common.steady_rate([1.0, 100.0, 10.0, 30.0, 20.0], skip=1) == 25.0
+    assert common.steady_rate([7.0], skip=3) == 7.0  # too few windows: the last one
+    assert common.steady_rate([], skip=0) is None
+
+
+def test_seq2attn_train_rates_leave_out_the_window_after_a_validation():
+    rows = [{"kind": "train", "step": s, "tokens_per_s": float(s)} for s in (10, 20, 30)]
+    rows.insert(2, {"kind": "valid", "step": 20, "bleu": 1.0})
+    assert seq2attn_side.train_rates(rows, first=0, last=30) == [10.0, 20.0]
+    assert seq2attn_side.train_rates(rows, first=10, last=20) == [20.0]
+    assert seq2attn_side.dev_bleu_at(rows, 20) == 1.0 and seq2attn_side.dev_bleu_at(rows, 30) is None
+
+
+def test_ratios_and_targets_pass_miss_and_missing():
+    ours = {"train": {"tokens_per_s": 3000.0, "peak_rss_gib": 1.0, "peak_fraction": 0.6},
+            "bf16": {"tokens_per_s": 3000.0, "dev_bleu": 10.0, "fp32_dev_bleu": 11.0},
+            "decode": {"greedy": {"sent_per_s": 200.0, "bleu": 12.0, "peak_rss_gib": 0.5}}}
+    peer = {"train": {"tokens_per_s": 1000.0, "peak_rss_gib": 2.5},
+            "decode": {"greedy": {"sent_per_s": 50.0, "bleu": 9.0, "peak_rss_gib": 0.6}}}
+    r = report.ratios(ours, peer)
+    assert r["train_tokens_per_s_fp32"] == 3.0 and r["train_peak_rss"] == 0.4
+    assert r["decode_sent_per_s_greedy"] == 4.0 and r["decode_sent_per_s_beam5"] is None
+    marks = {t.name: t.passed for t in report.targets("rnn", ours, peer, r)}
+    assert marks["train tok/s fp32 vs JoeyNMT"] is True
+    assert marks["train tok/s bf16 vs JoeyNMT fp32"] is False  # 3x < 4x
+    assert marks["dev BLEU drop bf16 vs fp32 (same steps)"] is False  # dropped 1.0 > 0.5
+    assert marks["decode sent/s beam 5 vs JoeyNMT"] is None  # no beam figures
+    assert marks["test BLEU greedy minus JoeyNMT (same budget)"] is True  # +3
+    assert "train tok/s fp32" in report.render({"machine": {"cpu": "x", "threads": 2, "torch": "t", "date": "d"},
+                                                "matmul_peak_gflops": {"fp32": 1.0},
+                                                "models": {"rnn": {"seq2attn": ours, "joeynmt": peer}}})
+
+
+def test_decode_figures_subtract_startup(tmp_path):
+    hyp, ref = tmp_path / "hyp", tmp_path / "ref"
+    text = "a man is riding a bike\ntwo dogs play in the snow\na woman sings on a stage\n"
+    hyp.write_text(text)
+    ref.write_text(text)
+    child, start = Child(0, 5.0, 2 * common.GIB, hyp), Child(0, 3.0, common.GIB, hyp)
+    fig = decode_figures(child, start, hyp, ref)
+    assert fig["sent_per_s"] == 1.0  # (3 - 1) sentences in 5 - 3 seconds
+    assert fig["output_words"] == 18 and fig["words_per_s"] == 6.0  # 18 words * 2/3 net, in 2 s
+    assert fig["bleu"] == 100.0 and fig["peak_rss_gib"] == 2.0
+
+
+# --- child processes: per-child peak RSS, SIGINT on a condition ---------------------------------
+
+
+def test_peak_rss_belongs_to_each_child_not_to_the_largest_so_far(tmp_path):
+    big = common.run_child([sys.executable, "-c", "b = b'x' * (200 * 2**20)"], log=tmp_path / "big.log")
+    small = common.run_child([sys.executable, "-c", "pass"], log=tmp_path / "small.log")
+    assert big.returncode == 0 and small.returncode == 0
+    assert big.peak_rss_bytes >= 200 * 2**20
+    assert small.peak_rss_bytes < 100 * 2**20  # not the largest so far, not the harness's own size
+    failing = common.run_child([sys.executable, "-c", "import sys; sys.exit(3)"], log=tmp_path / "f.log")
+    assert failing.returncode == 3
+
+
+def test_stop_after_sends_sigint_and_the_child_can_clean_up(tmp_path):
+    code = "import time\ntry:\n    print('ready', flush=True)\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('saved')\n"
+    log = tmp_path / "c.log"
+    ready = lambda: log.is_file() and "ready" in log.read_text()
+    child = common.run_child([sys.executable, "-c", code], log=log, stop_after=ready)
+    assert child.returncode == 0 and child.wall_s < 10
+    assert "saved" in child.log.read_text()
+
+
+# --- JoeyNMT: log parsing, shims, configs (no JoeyNMT needed) ----------------------------------
+
+JOEY_LOG = """\
+2026-11-21 16:17:42,966 - INFO - joeynmt.model - Total params: 6118912
+2026-11-21 16:17:48,009 - INFO - joeynmt.training - EPOCH 1
+2026-11-21 16:19:22,292 - INFO - joeynmt.training - Epoch   1, Step:        5, Batch Loss:   122.717232, \
+Batch Acc: 0.076389, Tokens per Sec:       20, Lr: 0.001000
+2026-11-21 16:19:52,292 - INFO - joeynmt.training - Epoch   1, Step:       10, Batch Loss:   100.1, \
+Batch Acc: 0.08, Tokens per Sec:      815, Lr: 0.001000
+2026-11-21 16:20:02,292 - INFO - joeynmt.training - Interrupt at epoch 1, step 13.
+2026-11-21 16:20:52,292 - INFO - joeynmt.prediction - Generation took 12.3456[sec].
+"""
+
+
+def test_joeynmt_log_parsing(tmp_path):
+    (tmp_path / "train.log").write_text(JOEY_LOG)
+    assert peer_joeynmt.params(tmp_path) == 6118912
+    assert peer_joeynmt.train_rates(tmp_path, first=0, last=10) == [20.0, 815.0]
+    assert peer_joeynmt.train_rates(tmp_path, first=5, last=10) == [815.0]
+    assert peer_joeynmt.last_step(tmp_path) == 13  # interrupted after the last log line
+    assert peer_joeynmt.generation_seconds(tmp_path / "train.log") == 12.3456
+
+
+def test_shims_patch_once_and_refuse_unknown_code(tmp_path):
+    (tmp_path / "builders.py").write_text('        kwargs = {\n            "verbose": False,\n        }\n')
+    (tmp_path / "tokenizers.py").write_text("    def set_vocab(self, vocab):\n        self.spm.SetVocabulary(vocab._itos)\n")
+    peer_joeynmt.apply_shims(tmp_path)
+    peer_joeynmt.apply_shims(tmp_path)  # idempotent
+    assert "verbose" not in (tmp_path / "builders.py").read_text()
+    assert (tmp_path / "tokenizers.py").read_text().count("hasattr(self.spm, 'SetVocabulary')") == 1
+    (tmp_path / "tokenizers.py").write_text("something else\n")
+    with pytest.raises(RuntimeError, match="SetVocabulary"):
+        peer_joeynmt.apply_shims(tmp_path)
+
+
+@pytest.mark.parametrize("model", ["rnn", "transformer"])
+def test_joeynmt_config_names_only_the_asked_splits(tmp_path, model):
+    import yaml
+
+    data = {s: tmp_path / s for s in ("train", "dev", "test")}
+    plan = peer_joeynmt.JoeyPlan(model, tmp_path / "m", data, "de", "en", tmp_path / "s.model", tmp_path / "v.txt",
+                                 validate_every=300, max_steps=None, batch_tokens=4096, log_every=10)
+    cfg = yaml.safe_load(peer_joeynmt.write_config(plan, tmp_path / "c.yaml", splits=("test",), beam=5,
+                                                   ckpt=tmp_path / "x.ckpt").read_text())
+    assert "train" not in cfg["data"] and "dev" not in cfg["data"] and cfg["data"]["test"] == str(data["test"])
+    assert cfg["data"]["src"]["voc_file"] == cfg["data"]["trg"]["voc_file"] == str(tmp_path / "v.txt")
+    assert cfg["testing"]["beam_size"] == 5 and cfg["testing"]["load_model"] == str(tmp_path / "x.ckpt")
+    assert cfg["training"]["learning_rate_min"] < 1e-4  # JoeyNMT's default would stop warm-up runs
+    assert cfg["training"]["batch_size"] == 4096 and cfg["training"]["validation_freq"] == 300
+
+
+# --- the --quick path, seq2attn only, on a tiny generated stand-in for Multi30k ----------------
+
+
+def fake_multi30k(root: Path) -> Path:
+    d = root / "multi30k"
+    d.mkdir(parents=True)
+    data = generate("reverse", 260, seed=5)
+    parts = {"train": slice(0, 200), "val": slice(200, 230), "test_2016_flickr": slice(230, 260)}
+    for name, part in parts.items():
+        for lang, lines in (("de", data.src[part]), ("en", data.tgt[part])):
+            with gzip.open(d / f"{name}.{lang}.gz", "wt", encoding="utf-8") as f:
+                f.write("".join(x + "\n" for x in lines))
+    return root
+
+
+def test_missing_data_or_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
+    from benchmarks.run import main
+
+    assert main(["--data-dir", str(tmp_path), "--no-peer", "--work", str(tmp_path / "w")]) == 2
+    assert "no multi30k/train.de.gz" in capsys.readouterr().err
+    assert main(["--models", "lstm", "--no-peer"]) == 2
+    assert "choose from: rnn, transformer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_run_without_peer_writes_every_figure(tmp_path):
+    from benchmarks.run import main
+
+    out = tmp_path / "results.json"
+    tiny = ["model.emb_size=16", "model.hidden_size=16", "model.dec_hidden_size=16"]
+    argv = ["--data-dir", str(fake_multi30k(tmp_path / "data")), "--quick", "--no-peer", "--models", "rnn",
+            "--threads", "1", "--budget-min", "5", "--max-steps", "8", "--bf16-steps", "8", "--warmup-steps", "2",
+            "--measure-steps", "6", "--vocab-size", "40", "--batch-tokens", "300", "--work", str(tmp_path / "work"),
+            "--out", str(out), *[x for s in tiny for x in ("--seq2attn-set", s)]]
+    assert main(argv) == 0
+    res = json.loads(out.read_text())
+    assert {"cpu", "cores", "torch", "date"} <= set(res["machine"])
+    assert res["matmul_peak_gflops"]["fp32"] > 0 and res["matmul_peak_gflops"]["bf16"] > 0
+    ours = res["models"]["rnn"]["seq2attn"]
+    assert ours["params"] > 0 and ours["flops_per_target_token"] > 0
+    assert ours["train"]["tokens_per_s"] > 0 and 0 < ours["train"]["peak_fraction"]
+    assert ours["train"]["peak_rss_gib"] > 0 and ours["budget"]["steps"] == 8
+    assert ours["bf16"]["tokens_per_s"] > 0 and ours["bf16"]["dev_bleu"] is not None
+    assert ours["bf16"]["fp32_dev_bleu"] is not None  # the fp32 run validated at the same step
+    greedy = ours["decode"]["greedy"]
+    assert greedy["sentences"] == 30 and greedy["sent_per_s"] > 0 and greedy["peak_rss_gib"] > 0
+    assert 0 <= greedy["bleu"] <= 100
+    assert "joeynmt" not in res["models"]["rnn"]
+    names = [t["name"] for t in res["models"]["rnn"]["targets"]]
+    assert "train fp32 fraction of matmul peak" in names and len(names) == 10
