@@ -86,6 +86,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads for torch; None: torch's default
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     log_every: int = 20
+    attention_image: bool = True  # draw attention/step-N.png of the first dev pair at each validation
 
 
 @dataclass(frozen=True)

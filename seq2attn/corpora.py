@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,6 +34,9 @@ class Parallel:
 
     src: list[str]
     tgt: list[str]
+    # Gold word alignment of each pair (Pharaoh "i-j", 0-indexed source-target word pairs) for
+    # corpora that know it by construction; None for everything else.
+    links: list[str] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if len(self.src) != len(self.tgt):
@@ -41,6 +44,13 @@ class Parallel:
                 f"parallel data has {len(self.src)} source but {len(self.tgt)} target sentences; "
                 "they must be aligned one to one"
             )
+        if self.links is not None and len(self.links) != len(self.src):
+            raise DataError(f"parallel data has {len(self.src)} pairs but {len(self.links)} alignments")
+
+    def cut(self, start: int, end: int) -> Parallel:
+        """Pairs ``start:end``, with their gold links when there are any."""
+        links = None if self.links is None else self.links[start:end]
+        return Parallel(self.src[start:end], self.tgt[start:end], links=links)
 
     def __len__(self) -> int:
         return len(self.src)
@@ -145,9 +155,60 @@ def _token_sampler(task: str) -> Callable[[random.Random], tuple[str, str]]:
     return sample
 
 
-_SAMPLERS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
+# ---------------------------------------------------------------------------------------------
+# lexalign: a tiny lexicon with reordering, so the word alignment is known by construction
+
+LEX_DETERMINERS = {"the": "la", "a": "unu"}
+LEX_NOUNS = {"cat": "kato", "dog": "hundo", "bird": "birdo", "fish": "fiso", "horse": "cevalo",
+             "mouse": "muso", "girl": "knabino", "boy": "knabo", "king": "rego", "queen": "regino",
+             "farmer": "farmisto", "teacher": "instruisto"}
+LEX_ADJECTIVES = {"big": "granda", "small": "malgranda", "red": "ruga", "green": "verda",
+                  "old": "maljuna", "young": "juna", "happy": "felica", "sad": "trista",
+                  "fast": "rapida", "quiet": "trankvila"}
+LEX_VERBS = {"sees": "vidas", "likes": "satas", "finds": "trovas", "follows": "sekvas",
+             "helps": "helpas", "feeds": "nutras", "paints": "pentras", "calls": "vokas",
+             "hears": "audas", "visits": "vizitas"}
+LEX_ADVERBS = {"today": "hodiau", "again": "denove", "often": "ofte", "quickly": "rapide"}
+
+
+def _lex_phrase(rng: random.Random, src: list[str]) -> list[tuple[int, str]]:
+    """Append ``det (adj) noun`` to ``src``; return the target phrase ``det noun (adj)`` as
+    (source index, target word) pairs: the adjective follows its noun in the target."""
+    det = rng.choice(tuple(LEX_DETERMINERS))
+    adj = rng.choice(tuple(LEX_ADJECTIVES)) if rng.random() < 0.7 else None
+    noun = rng.choice(tuple(LEX_NOUNS))
+    out = [(len(src), LEX_DETERMINERS[det])]
+    src.append(det)
+    if adj is not None:
+        adj_at = len(src)
+        src.append(adj)
+    out.append((len(src), LEX_NOUNS[noun]))
+    src.append(noun)
+    if adj is not None:
+        out.append((adj_at, LEX_ADJECTIVES[adj]))
+    return out
+
+
+def _sample_lexalign(rng: random.Random) -> tuple[str, str, str]:
+    """``det (adj) noun verb det (adj) noun (adverb)`` -> subject, object, adverb, verb last."""
+    src: list[str] = []
+    tgt = _lex_phrase(rng, src)
+    verb_at = len(src)
+    src.append(rng.choice(tuple(LEX_VERBS)))
+    tgt += _lex_phrase(rng, src)
+    adverb = rng.choice(tuple(LEX_ADVERBS)) if rng.random() < 0.5 else None
+    if adverb is not None:
+        tgt.append((len(src), LEX_ADVERBS[adverb]))
+        src.append(adverb)
+    tgt.append((verb_at, LEX_VERBS[src[verb_at]]))
+    links = " ".join(f"{i}-{j}" for j, (i, _) in sorted(enumerate(tgt), key=lambda p: p[1][0]))
+    return " ".join(src), " ".join(word for _, word in tgt), links
+
+
+_SAMPLERS: dict[str, Callable[[random.Random], tuple[str, ...]]] = {
     "dates": _sample_date,
     **{task: _token_sampler(task) for task in _TOKEN_TASKS},
+    "lexalign": _sample_lexalign,  # (source, target, gold links)
 }
 
 
@@ -163,15 +224,17 @@ def generate(name: str, n: int, *, seed: int) -> Parallel:
     sample, rng = _SAMPLERS[name], random.Random(seed)
     src: list[str] = []
     tgt: list[str] = []
+    links: list[str] = []
     seen: set[str] = set()
-    # Each task has far more than 10**9 distinct sources, so this ends for any usable n.
+    # Each task has far more than 10**6 distinct sources, so this ends for any usable n.
     while len(src) < n:
-        s, t = sample(rng)
+        s, t, *gold = sample(rng)
         if s not in seen:
             seen.add(s)
             src.append(s)
             tgt.append(t)
-    return Parallel(src, tgt)
+            links.extend(gold)
+    return Parallel(src, tgt, links=links if len(links) == len(src) and links else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +406,17 @@ CORPORA: dict[str, CorpusInfo] = {
         )
         for task in _TOKEN_TASKS
     },
+    "lexalign": CorpusInfo(
+        name="lexalign",
+        description="a toy language pair with a 38-word lexicon, adjective after noun and verb "
+        "last (e.g. 'the red cat sees a dog' -> 'la kato ruga unu hundo vidas'); gold word "
+        "alignments in {split}.align",
+        languages=("src", "tgt"),
+        sizes={"train": 10_000, "dev": 500, "test": 500},
+        source=_GENERATED,
+        preset={section: dict(values) for section, values in _TOKEN_PRESET.items()},
+        generated=True,
+    ),
     "multi30k": CorpusInfo(
         name="multi30k",
         description="Multi30k task 1: image descriptions in German, English, French and Czech",
@@ -410,7 +484,7 @@ def load_corpus(
     parts, start = {}, 0
     for split in SPLITS:
         end = start + info.sizes[split]
-        parts[split] = Parallel(pool.src[start:end], pool.tgt[start:end])
+        parts[split] = pool.cut(start, end)
         start = end
     return Splits(**parts, src_lang=src, tgt_lang=tgt)
 
@@ -499,13 +573,16 @@ def _write_atomic(path: Path, lines: list[str]) -> None:
 
 
 def write_splits(splits: Splits, out_dir: str | Path) -> list[Path]:
-    """Write ``{train,dev,test}.{src,tgt}`` into ``out_dir``, each file replaced atomically."""
+    """Write ``{train,dev,test}.{src,tgt}`` into ``out_dir``, each file replaced atomically, and
+    ``{split}.align`` (Pharaoh links, 0-indexed) for the splits that carry gold alignments."""
     out = Path(out_dir)
     jobs = [
         (out / f"{split}.{side}", getattr(getattr(splits, split), side))
         for split in SPLITS
         for side in ("src", "tgt")
     ]
+    jobs += [(out / f"{split}.align", getattr(splits, split).links) for split in SPLITS
+             if getattr(splits, split).links is not None]
     for path, lines in jobs:
         bad = next((i for i, line in enumerate(lines, start=1) if "\n" in line), None)
         if bad is not None:

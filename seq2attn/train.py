@@ -328,9 +328,26 @@ def _validate(trainer: Trainer) -> bool:
     row["best"] = st.bad_validations == 0
     trainer.log(row)
     trainer.reporter.validation(row)
+    if trainer.cfg.train.attention_image:
+        _attention_image(trainer)
     if stop:
         trainer.reporter.message(f"early stopping: no dev BLEU gain in {st.bad_validations} validations")
     return stop
+
+
+def _attention_image(trainer: Trainer) -> None:
+    """Watch alignment emerge: the first dev pair's attention (forced decoding) at this step."""
+    from .alignment import draw_pair
+
+    if not trainer.dev.src:
+        return
+    try:
+        draw_pair(trainer.model, trainer.codec, src=trainer.dev.src[0], tgt=trainer.dev.tgt[0],
+                  max_length=trainer.cfg.data.max_length, device=trainer.device,
+                  path=trainer.out / "attention" / f"step-{trainer.state.step}.png",
+                  title=f"step {trainer.state.step}")
+    except Exception as e:  # noqa: BLE001 - a picture is never worth a failed training run
+        trainer.reporter.message(f"could not save the attention image ({type(e).__name__}: {e})")
 
 
 def _limit_reached(tc: TrainConfig, st: TrainState, minutes: float) -> bool:

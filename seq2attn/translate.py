@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import Tensor
 
-from .alignment import argmax_links
+from .alignment import hard_links, pharaoh as pharaoh_links
 from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
@@ -115,7 +115,7 @@ def pharaoh(t: Translation) -> str:
     ``src_tokens`` / ``hyp_tokens``): each output token's most attended source token; a token
     that attends most to the source end ("</s>") gets no link."""
     n_src = len(t.src_tokens) - 1  # the final column is the source EOS
-    return " ".join(f"{s}-{j}" for s, j in argmax_links(t.attention) if s < n_src)
+    return pharaoh_links([(s, j) for s, j in hard_links(t.attention) if s < n_src])
 
 
 def _entry(t: Translation) -> dict[str, Any]:

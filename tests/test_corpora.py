@@ -34,7 +34,7 @@ from seq2attn.errors import ConfigError, DataError
 
 # CI clones the repository with shared/ beside it, as here: <repo>/../shared/corpora
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
-GENERATED = ("dates", "reverse", "copy", "sort")
+GENERATED = ("dates", "reverse", "copy", "sort", "lexalign")
 NOWHERE = "file:///nowhere"  # a base URL that fails: proves no download was needed
 
 
@@ -61,12 +61,12 @@ def _no_env(monkeypatch):
 
 
 def test_registry_names_and_unknown_name():
-    assert list(CORPORA) == ["dates", "reverse", "copy", "sort", "multi30k"]
+    assert list(CORPORA) == ["dates", "reverse", "copy", "sort", "lexalign", "multi30k"]
     assert all(info.name == name for name, info in CORPORA.items())
     with pytest.raises(ConfigError) as e:
         load_corpus("xyz")
     assert str(e.value) == (
-        "corpus 'xyz' is unknown; choose one of: dates, reverse, copy, sort, multi30k"
+        "corpus 'xyz' is unknown; choose one of: dates, reverse, copy, sort, lexalign, multi30k"
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from seq2attn.alignment import argmax_links
+from seq2attn.alignment import hard_links
 from seq2attn.attention import masked_softmax
 from seq2attn.checkpoint import load
 from seq2attn.config import DecodeConfig, ModelConfig, resolve_config
@@ -268,8 +268,8 @@ def test_length_penalty_known_values():
 
 def test_argmax_links():
     att = torch.tensor([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]])
-    assert argmax_links(att) == [(1, 0), (0, 1)]
-    assert argmax_links(torch.zeros(0, 3)) == []
+    assert hard_links(att) == [(0, 1), (1, 0)]
+    assert hard_links(torch.zeros(0, 3)) == []
 
 
 @pytest.mark.parametrize("option", ["decode.top_p=1.5", "decode.temperature=0", "decode.nbest=0",
