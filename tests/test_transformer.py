@@ -247,6 +247,26 @@ def test_transformer_trains_saves_and_decodes(tmp_path, reverse_files):
     assert torch.allclose(forced.translations[0].attention.sum(-1), torch.ones(3))
 
 
+def test_noam_schedule_survives_resume(tmp_path, reverse_files):
+    def cfg(steps):
+        return resolve_config(
+            preset=CORPORA["reverse"].preset,
+            sets=["model.backend=transformer", "model.emb_size=16", "model.ff_size=16", "model.enc_layers=1",
+                  "model.dec_layers=1", "train.schedule=noam", "train.warmup_steps=8", "train.lr=0.01",
+                  f"train.max_steps={steps}", "train.validate_every=5", "train.log_every=1", "data.dev_size=5"],
+            flags={"data": {"train": [str(p) for p in reverse_files["train"]],
+                            "dev": [str(p) for p in reverse_files["dev"]]}},
+        )
+
+    train(cfg(5), tmp_path / "m")
+    train(cfg(12), tmp_path / "m", resume=True)
+    rows = [json.loads(r) for r in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    lrs = {r["step"]: r["lr"] for r in rows if r["kind"] == "train"}
+    assert sorted(lrs) == list(range(1, 13))
+    for step, lr in lrs.items():  # logged after `step` updates: the factor of update step + 1
+        assert lr == pytest.approx(0.01 * min((step + 1) / 8, math.sqrt(8 / (step + 1))))
+
+
 @pytest.mark.slow
 def test_transformer_learns_reverse_within_90_seconds(tmp_path):
     cfg = resolve_config(preset=CORPORA["reverse"].preset, sets=REVERSE_SETS, flags={
