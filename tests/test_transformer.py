@@ -19,9 +19,8 @@ from seq2attn.data import collate
 from seq2attn.errors import ConfigError
 from seq2attn.metrics import exact_match
 from seq2attn.models import build_model, set_alignment
-from seq2attn.models.mha import KV, MultiHeadAttention, causal_mask
-from seq2attn.search import force_decode, greedy
-from seq2attn.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from seq2attn.models.mha import MultiHeadAttention, causal_mask
+from seq2attn.search import greedy
 from seq2attn.train import build_scheduler, train
 from seq2attn.translate import force, translate
 

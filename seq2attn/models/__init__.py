@@ -18,7 +18,8 @@ def build_model(cfg: ModelConfig, *, src_vocab: int, tgt_vocab: int, joint: bool
         return rnn.RNNSeq2Seq(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
     if cfg.backend == "transformer":
         share = joint if cfg.share_embeddings == "auto" else bool(cfg.share_embeddings)
-        return transformer.TransformerSeq2Seq(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab, share_embeddings=share)
+        return transformer.TransformerSeq2Seq(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
+                                              share_embeddings=share)
     raise ConfigError(f"model.backend={cfg.backend!r}; choose one of: {', '.join(BACKENDS)}")
 
 

@@ -41,7 +41,8 @@ class TransformerEncoderOutput:
     cross: list[KV]  # per decoder layer: cross-attention keys/values (B, h, S, d), once per batch
 
     def index_select(self, index: Tensor) -> TransformerEncoderOutput:
-        return TransformerEncoderOutput(self.mask.index_select(0, index), [kv.index_select(index) for kv in self.cross])
+        return TransformerEncoderOutput(self.mask.index_select(0, index),
+                                        [kv.index_select(index) for kv in self.cross])
 
 
 @dataclass
@@ -50,7 +51,15 @@ class TransformerState:
     cache: list[KV]  # per decoder layer: self-attention keys/values of those t positions ([] without cache)
 
     def index_select(self, index: Tensor) -> TransformerState:
-        return TransformerState(self.tokens.index_select(0, index), [kv.index_select(index) for kv in self.cache])
+        return TransformerState(self.tokens.index_select(0, index),
+                                [kv.index_select(index) for kv in self.cache])
+
+
+@dataclass
+class DecoderLayerOutput:
+    x: Tensor  # (B, T, D)
+    kv: KV  # self-attention keys/values of every position so far (past + new)
+    weights: Tensor | None  # (B, h, T, S) cross-attention weights, when asked for
 
 
 @dataclass
@@ -84,8 +93,8 @@ class Embedding(nn.Module):
     def positions(self, start: int, T: int) -> Tensor:  # (T, D)
         if self.learned is not None:
             # past the table (only in long decodes) the last learned position is reused
-            idx = torch.arange(start, start + T, device=self.learned.weight.device).clamp(max=self.learned.num_embeddings - 1)
-            return self.learned(idx)
+            idx = torch.arange(start, start + T, device=self.learned.weight.device)
+            return self.learned(idx.clamp(max=self.learned.num_embeddings - 1))
         if start + T <= self.table.size(0):
             return self.table[start : start + T]
         return sinusoids(start + T, self.table.size(1)).to(self.table.device)[start:]
@@ -138,7 +147,8 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, D), mask (B, 1, 1, S) -> (B, S, D)."""
         h = self.r_attn.enter(x)
-        x = self.r_attn.leave(x, self.self_attn(h, self.self_attn.project_kv(h), mask=mask, need_weights=False).out)
+        att = self.self_attn(h, self.self_attn.project_kv(h), mask=mask, need_weights=False)
+        x = self.r_attn.leave(x, att.out)
         return self.r_ff.leave(x, self.ff(self.r_ff.enter(x)))
 
 
@@ -151,9 +161,9 @@ class DecoderLayer(nn.Module):
         self.r_self, self.r_cross, self.r_ff = Residual(cfg), Residual(cfg), Residual(cfg)
 
     def forward(self, x: Tensor, *, past: KV | None, cross: KV, src_mask: Tensor,
-                need_weights: bool) -> tuple[Tensor, KV, Tensor | None]:
-        """x (B, T, D) at positions past.length .. past.length + T - 1 -> (B, T, D), the self-attention
-        keys/values of all positions so far, and cross-attention weights (B, h, T, S) if asked."""
+                need_weights: bool) -> DecoderLayerOutput:
+        """x (B, T, D) at positions past.length .. past.length + T - 1; cross-attention over ``cross``
+        masked by ``src_mask`` (B, 1, 1, S)."""
         h = self.r_self.enter(x)
         kv = self.self_attn.project_kv(h)
         if past is not None:
@@ -162,7 +172,7 @@ class DecoderLayer(nn.Module):
         x = self.r_self.leave(x, self.self_attn(h, kv, mask=mask, need_weights=False).out)
         att = self.cross_attn(self.r_cross.enter(x), cross, mask=src_mask, need_weights=need_weights)
         x = self.r_cross.leave(x, att.out)
-        return self.r_ff.leave(x, self.ff(self.r_ff.enter(x))), kv, att.weights
+        return DecoderLayerOutput(self.r_ff.leave(x, self.ff(self.r_ff.enter(x))), kv, att.weights)
 
 
 def _init(module: nn.Module, d_model: int) -> None:
@@ -236,13 +246,15 @@ class TransformerSeq2Seq(nn.Module):
         src_mask = enc.mask.view(enc.mask.size(0), 1, 1, -1)  # (B, 1, 1, S)
         cache, weights = [], None
         for i, layer in enumerate(self.decoder):
-            x, kv, w = layer(x, past=past[i] if past else None, cross=enc.cross[i], src_mask=src_mask,
-                             need_weights=i == self.align_layer)
-            cache.append(kv)
-            weights = w if w is not None else weights
+            out = layer(x, past=past[i] if past else None, cross=enc.cross[i], src_mask=src_mask,
+                        need_weights=i == self.align_layer)
+            x = out.x
+            cache.append(out.kv)
+            if i == self.align_layer:
+                weights = out.weights  # (B, h, T, S)
         assert weights is not None
-        attention = weights.mean(dim=1) if self.align_head is None else weights[:, self.align_head]  # (B, T, S)
-        return DecoderOutput(self.dec_norm(x), cache, attention)
+        attention = weights.mean(dim=1) if self.align_head is None else weights[:, self.align_head]
+        return DecoderOutput(self.dec_norm(x), cache, attention)  # attention (B, T, S)
 
     def init_state(self, enc: TransformerEncoderOutput) -> TransformerState:
         B = enc.mask.size(0)
