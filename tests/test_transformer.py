@@ -97,9 +97,12 @@ def _step_all(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("use_cache", [True, False])
-@pytest.mark.parametrize("norm,positional", [("pre", "sinusoidal"), ("post", "learned")])
-def test_cached_step_equals_full_forward(use_cache, norm, positional):
-    model = _model(norm=norm, positional=positional, activation="gelu")
+@pytest.mark.parametrize("norm,positional,max_positions", [
+    ("pre", "sinusoidal", 1024), ("post", "learned", 1024),
+    ("pre", "sinusoidal", 4),  # past the precomputed table: the same sin/cos values, computed on the fly
+])
+def test_cached_step_equals_full_forward(use_cache, norm, positional, max_positions):
+    model = _model(norm=norm, positional=positional, activation="gelu", max_positions=max_positions)
     model.use_cache = use_cache
     batch = _batch(SRCS, TGTS)
     with torch.no_grad():
