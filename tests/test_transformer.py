@@ -271,8 +271,10 @@ def test_noam_schedule_survives_resume(tmp_path, reverse_files):
 
 @pytest.mark.slow
 def test_transformer_learns_reverse_within_90_seconds(tmp_path):
+    # One thread: this model's ops are too small to gain much from a second one, and on a busy
+    # machine two OpenMP threads waiting for each other ran 25 times slower (31 steps in the budget).
     cfg = resolve_config(preset=CORPORA["reverse"].preset, sets=REVERSE_SETS, flags={
-        "data": {"corpus": "reverse"}, "train": {"threads": 2}})
+        "data": {"corpus": "reverse"}, "train": {"threads": 1}})
     start = time.monotonic()
     train(cfg, tmp_path / "m")
     assert time.monotonic() - start < 90
@@ -282,6 +284,8 @@ def test_transformer_learns_reverse_within_90_seconds(tmp_path):
     assert exact_match(hyps, test.tgt) >= 95.0
 
 
+# d_model 64, 2 + 2 layers; no dropout (the task has no noise to overfit); noam warm-up to 3e-3.
+# Stops at 1,000 steps or 72 s; dev exact match is above 95% from about step 550 on.
 REVERSE_SETS = [
     "model.backend=transformer", "model.emb_size=64", "model.heads=4", "model.ff_size=256",
     "model.enc_layers=2", "model.dec_layers=2", "model.dropout=0", "model.attention_dropout=0",
