@@ -285,7 +285,8 @@ def test_transformer_learns_reverse_within_90_seconds(tmp_path):
 
 
 # d_model 64, 2 + 2 layers; no dropout (the task has no noise to overfit); noam warm-up to 3e-3.
-# Stops at 1,000 steps or 72 s; dev exact match is above 95% from about step 550 on.
+# Stops at 1,000 steps or 72 s. Dev exact match first passes 95% around step 600-700, with
+# occasional dips after; the checkpoint kept (best dev BLEU, checked every 50 steps) is what is tested.
 REVERSE_SETS = [
     "model.backend=transformer", "model.emb_size=64", "model.heads=4", "model.ff_size=256",
     "model.enc_layers=2", "model.dec_layers=2", "model.dropout=0", "model.attention_dropout=0",
