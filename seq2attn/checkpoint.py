@@ -174,7 +174,8 @@ def load(directory: str | Path, *, which: str = "best", device: str | torch.devi
     read_manifest(directory)  # a foreign or half-made directory fails here, with the reason
     cfg = load_config(directory)
     codec = TextCodec.load(directory)
-    model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt"))
+    model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt"),
+                        joint=codec.joint)
     entry = load_weights(directory, model, which=which, device=device)
     model.to(device).eval()
     return Loaded(cfg, codec, model, entry)

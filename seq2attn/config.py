@@ -63,6 +63,16 @@ class ModelConfig:
     dec_layers: int = 1
     dropout: float = 0.2
     input_feeding: bool = True  # Luong wiring only
+    # transformer backend (issue 4): emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
+    ff_size: int = 1024  # position-wise feed-forward inner size
+    activation: Literal["relu", "gelu"] = "relu"  # of the feed-forward
+    norm: Literal["pre", "post"] = "pre"  # layer norm before each sub-layer (pre) or after the residual (post)
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_positions: int = 1024  # position table size; learned positions past it reuse the last one
+    attention_dropout: float = 0.1  # on attention weights
+    share_embeddings: bool | Literal["auto"] = "auto"  # one source/target embedding; auto: when tokenizer.joint
+    align_layer: int | None = None  # decoder layer whose cross-attention is the alignment (None: the last)
+    align_head: int | None = None  # head of that layer (None: the average over heads)
     tie_embeddings: bool = False
 
 
@@ -81,6 +91,8 @@ class TrainConfig:
     lr_decay: float | None = 0.5  # on plateau of dev BLEU; None: constant learning rate
     lr_patience: int = 3
     min_lr: float = 1e-5
+    schedule: Literal["plateau", "noam", "constant"] = "plateau"  # noam: linear warm-up, then 1/sqrt(step)
+    warmup_steps: int = 4000  # noam: steps to reach train.lr (the peak)
     seed: int = 1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None  # CPU threads for torch; None: torch's default
@@ -337,3 +349,31 @@ def validate(cfg: Config) -> None:
         raise ConfigError("decode.max_len_a / decode.max_len_b: must be >= 0 and not both 0")
     if tok.vocab_size < 8:
         raise ConfigError(f"tokenizer.vocab_size={tok.vocab_size}; must be >= 8")
+    _validate_transformer(cfg)
+
+
+def _validate_transformer(cfg: Config) -> None:
+    """The transformer backend's fields and the noam schedule (issue 4)."""
+    m, t = cfg.model, cfg.train
+    _positive("train.warmup_steps", t.warmup_steps)
+    _positive("model.ff_size", m.ff_size)
+    _positive("model.max_positions", m.max_positions)
+    if not 0.0 <= m.attention_dropout < 1.0:
+        raise ConfigError(f"model.attention_dropout={m.attention_dropout}; must be in [0, 1)")
+    if m.backend != "transformer":
+        return
+    if m.emb_size % m.heads:
+        raise ConfigError(f"model.emb_size={m.emb_size} must be divisible by model.heads={m.heads} "
+                          "(each head gets emb_size / heads dimensions)")
+    if m.align_layer is not None and not 0 <= m.align_layer < m.dec_layers:
+        raise ConfigError(f"model.align_layer={m.align_layer}; choose 0..{m.dec_layers - 1} "
+                          f"(model.dec_layers={m.dec_layers}) or null for the last")
+    if m.align_head is not None and not 0 <= m.align_head < m.heads:
+        raise ConfigError(f"model.align_head={m.align_head}; choose 0..{m.heads - 1} "
+                          f"(model.heads={m.heads}) or null for the average")
+    if m.share_embeddings is True and not cfg.tokenizer.joint:
+        raise ConfigError("model.share_embeddings=true needs tokenizer.joint=true (one vocabulary); "
+                          "or set model.share_embeddings=auto")
+    if m.positional == "learned" and m.max_positions <= cfg.data.max_length:
+        raise ConfigError(f"model.max_positions={m.max_positions}; must exceed data.max_length="
+                          f"{cfg.data.max_length} with learned positions")

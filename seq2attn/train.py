@@ -145,6 +145,8 @@ class Trainer:
         if self.cfg.train.clip_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
         self.optimizer.step()
+        if self.cfg.train.schedule == "noam":
+            self.scheduler.step()
         return float(loss.detach()) / n
 
     @torch.no_grad()
@@ -203,7 +205,7 @@ class Trainer:
             self.state.bad_validations = 0
         else:
             self.state.bad_validations += 1
-        if self.scheduler:
+        if self.scheduler and self.cfg.train.schedule == "plateau":
             self.scheduler.step(result["bleu"])
         self.save(best=improved)
         patience = self.cfg.train.patience
@@ -249,15 +251,12 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     if dropped:
         reporter.message(f"dropped {dropped} of {len(src_ids)} training pairs that are empty or longer "
                          f"than data.max_length={cfg.data.max_length} tokens")
-    model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt")).to(device)
+    model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt"),
+                        joint=codec.joint).to(device)
     reporter.message(f"model: {count_parameters(model):,} parameters; vocab src {codec.vocab_size('src')} / "
                      f"tgt {codec.vocab_size('tgt')}; {len(keep):,} training pairs; device {device}")
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = None
-    if cfg.train.lr_decay is not None:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=cfg.train.lr_decay, patience=cfg.train.lr_patience,
-            min_lr=cfg.train.min_lr)
+    scheduler = build_scheduler(optimizer, cfg.train)
     trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device, (src_ids, tgt_ids), keep, dev,
                       (codec.encode(dev.src, side="src"), codec.encode(dev.tgt, side="tgt")),
                       rng=random.Random(cfg.train.seed), reporter=reporter)
@@ -266,6 +265,21 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
         trainer.restore()
         reporter.message(f"resuming from step {trainer.state.step}")
     return trainer
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, tc: TrainConfig) -> Any:
+    """``plateau``: decay on a dev-BLEU plateau (stepped per validation; none when lr_decay is null);
+    ``noam``: lr * min(step / warmup, sqrt(warmup / step)), peak train.lr at step warmup_steps
+    (stepped per batch); ``constant``: none."""
+    if tc.schedule == "noam":
+        warmup = tc.warmup_steps
+        # LambdaLR counts from 0 before the first update: step + 1 keeps the first lr above zero
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))
+    if tc.schedule == "plateau" and tc.lr_decay is not None:
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=tc.lr_decay, patience=tc.lr_patience, min_lr=tc.min_lr)
+    return None
 
 
 def _resumable(t: TrainConfig) -> dict[str, Any]:
