@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -66,11 +66,11 @@ def handle_errors(fn):
 ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `seq2attn train`. "
                                         "Example: -m runs/dates")]
 Device = Annotated[str, typer.Option(help="cpu, cuda or auto (cuda when available). Example: --device cpu")]
-Sets = Annotated[Optional[list[str]], typer.Option("--set", help="Override one config value, repeatable. "
+Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one config value, repeatable. "
                                                    "Example: --set train.lr=3e-4 --set model.attention=dot")]
-DataDir = Annotated[Optional[Path], typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
+DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
                                                  "else download). Example: --data-dir ../shared/corpora")]
-BatchTokens = Annotated[Optional[int], typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
+BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
 
 
 def _device(name: str):
@@ -81,7 +81,7 @@ def _device(name: str):
     return resolve_device(name)
 
 
-def _read_input(path: Optional[Path]) -> list[str]:
+def _read_input(path: Path | None) -> list[str]:
     """Lines of ``path`` (plain or .gz), or of stdin when no path is given."""
     from .corpora import read_lines
 
@@ -96,7 +96,7 @@ def _read_input(path: Optional[Path]) -> list[str]:
     return text.splitlines()
 
 
-def _write_output(path: Optional[Path], lines: list[str]) -> None:
+def _write_output(path: Path | None, lines: list[str]) -> None:
     text = "".join(line + "\n" for line in lines)
     if path is None:
         sys.stdout.write(text)
@@ -122,27 +122,28 @@ def _load(model: Path, device: str):
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create (or to continue with "
                                       "--resume). Example: --out runs/dates")],
-    corpus: Annotated[Optional[str], typer.Option(help="Built-in or downloadable corpus (see `seq2attn corpora "
+    corpus: Annotated[str | None, typer.Option(help="Built-in or downloadable corpus (see `seq2attn corpora "
                                                   "list`). Example: --corpus dates")] = None,
-    src: Annotated[Optional[str], typer.Option(help="Source language of a multilingual corpus. Example: --src de")] = None,
-    tgt: Annotated[Optional[str], typer.Option(help="Target language. Example: --tgt en")] = None,
-    train_files: Annotated[Optional[tuple[Path, Path]], typer.Option(
+    src: Annotated[str | None, typer.Option(help="Source language of a multilingual corpus. Example: --src de")] = None,
+    tgt: Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")] = None,
+    train_files: Annotated[tuple[Path, Path] | None, typer.Option(
         "--train", help="Training source and target files (plain or .gz). Example: --train train.de train.en")] = None,
-    dev_files: Annotated[Optional[tuple[Path, Path]], typer.Option(
+    dev_files: Annotated[tuple[Path, Path] | None, typer.Option(
         "--dev", help="Dev source and target files. Example: --dev dev.de dev.en")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (sections data, "
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (sections data, "
                                                    "tokenizer, model, train, decode). Example: -c rnn.yaml")] = None,
     sets: Sets = None,
     data_dir: DataDir = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (CPU runs repeat exactly). Example: --seed 7")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (CPU runs repeat exactly). Example: --seed 7")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or auto. Example: --device cpu")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto. Example: --device cpu")] = None,
 ) -> None:
     """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3"""
     from .config import resolve_config
     from .corpora import CORPORA
     from .progress import RichReporter
-    from .train import Interrupted, train as run_training
+    from .train import Interrupted
+    from .train import train as run_training
 
     preset = CORPORA[corpus].preset if corpus in CORPORA else None
     flags = {
@@ -165,13 +166,19 @@ def train(
 STREAM_CHUNK = 2000  # lines read ahead from a pipe before translating them (earlier when input pauses)
 
 
-def _translate_progress(total: Optional[int], quiet: bool):
+def _translate_progress(total: int | None, quiet: bool):
     """A rich progress bar on stderr (sentences/s), or None when quiet or stderr is no terminal."""
     console = _stderr()
     if quiet or not console.is_terminal:
         return None
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = [TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn() if total else
                TextColumn("{task.completed} sentences"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
@@ -181,7 +188,7 @@ def _translate_progress(total: Optional[int], quiet: bool):
     return Progress(*columns, console=console, transient=False, redirect_stdout=False, redirect_stderr=False)
 
 
-def _run_with_progress(run, *, total: Optional[int], quiet: bool):
+def _run_with_progress(run, *, total: int | None, quiet: bool):
     """Call ``run(progress_callback)`` under a progress bar (or none); returns what ``run`` returns."""
     import time
 
@@ -203,7 +210,8 @@ def _run_with_progress(run, *, total: Optional[int], quiet: bool):
 def _stream(loaded, decode, dev, *, fmt: str, write, interactive: bool, quiet: bool) -> int:
     """Translate stdin chunk by chunk (line by line when it is a terminal), calling ``write(lines)``
     after each chunk; returns how many source lines were truncated."""
-    from .translate import format_line, read_chunks, translate as run
+    from .translate import format_line, read_chunks
+    from .translate import translate as run
 
     truncated = 0
     chunks = read_chunks(sys.stdin.buffer, max_lines=1 if interactive else STREAM_CHUNK)
@@ -223,36 +231,36 @@ def _stream(loaded, decode, dev, *, fmt: str, write, interactive: bool, quiet: b
 @handle_errors
 def translate(
     model: ModelDir,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Source file, one sentence per line, plain "
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="Source file, one sentence per line, plain "
                                                   "or .gz (default: stdin, translated as it streams in). "
                                                   "Example: -i test.de")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write translations "
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write translations "
                                                    "(default: stdout). Example: -o test.hyp")] = None,
     fmt: Annotated[str, typer.Option("--format", help="text: one translation per line; jsonl: one JSON object "
                                      "per line with src, hyp, score, norm_score, alignment (Pharaoh links over "
                                      "src_tokens/hyp_tokens) and nbest. Example: --format jsonl")] = "text",
-    beam: Annotated[Optional[int], typer.Option("--beam", "-b", help="Beam size; 1 is greedy (default: the "
+    beam: Annotated[int | None, typer.Option("--beam", "-b", help="Beam size; 1 is greedy (default: the "
                                                 "model's decode.beam_size). Example: --beam 5")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="GNMT length penalty for beam search; 0 ranks by "
+    alpha: Annotated[float | None, typer.Option(help="GNMT length penalty for beam search; 0 ranks by "
                                                    "log-prob. Example: --alpha 0.6")] = None,
-    nbest: Annotated[Optional[int], typer.Option(help="Hypotheses per sentence (<= beam; JSONL only). "
+    nbest: Annotated[int | None, typer.Option(help="Hypotheses per sentence (<= beam; JSONL only). "
                                                  "Example: --nbest 5 --beam 5 --format jsonl")] = None,
-    max_len_a: Annotated[Optional[float], typer.Option(help="Output limit a * source length + b: a. "
+    max_len_a: Annotated[float | None, typer.Option(help="Output limit a * source length + b: a. "
                                                        "Example: --max-len-a 1.2")] = None,
-    max_len_b: Annotated[Optional[int], typer.Option(help="Output limit a * source length + b: b. "
+    max_len_b: Annotated[int | None, typer.Option(help="Output limit a * source length + b: b. "
                                                      "Example: --max-len-b 10")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Draw each token from the model distribution "
                                          "instead of searching (back-translation, diversity).")] = False,
-    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature. Example: --temperature 0.8")] = None,
-    top_k: Annotated[Optional[int], typer.Option(help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="Sample among the most likely tokens holding this "
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. Example: --temperature 0.8")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Sample among the most likely tokens holding this "
                                                    "probability mass. Example: --top-p 0.9")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Sampling seed. Example: --seed 7")] = None,
-    no_repeat_ngram: Annotated[Optional[int], typer.Option(help="Never repeat an n-gram of this size within a "
+    seed: Annotated[int | None, typer.Option(help="Sampling seed. Example: --seed 7")] = None,
+    no_repeat_ngram: Annotated[int | None, typer.Option(help="Never repeat an n-gram of this size within a "
                                                            "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
     device: Device = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr.")] = False,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
@@ -263,7 +271,8 @@ def translate(
 
     from .config import resolve_config
     from .search import check_decode
-    from .translate import FORMATS, format_line, translate as run
+    from .translate import FORMATS, format_line
+    from .translate import translate as run
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -298,7 +307,7 @@ def translate(
                         "tokens and were truncated")
 
 
-def _stream_to(output: Optional[Path], loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:
+def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:
     """Stream stdin to stdout (flushed after every chunk), or to ``output`` written atomically."""
     if output is None:
         def write(lines: list[str]) -> None:
@@ -326,7 +335,7 @@ def _stream_to(output: Optional[Path], loaded, decode, dev, *, fmt: str, interac
 # --- score and evaluate ------------------------------------------------------------------------
 Metrics = Annotated[str, typer.Option(help="Comma-separated: bleu, chrf, ter, exact. Example: --metrics bleu,chrf,ter")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object on stdout.")]
-Beam = Annotated[Optional[int], typer.Option(help="Beam size (default: the model's decode.beam_size; 1 is greedy). "
+Beam = Annotated[int | None, typer.Option(help="Beam size (default: the model's decode.beam_size; 1 is greedy). "
                                              "Example: --beam 5")]
 
 
@@ -373,12 +382,12 @@ def score(
     as_json: AsJson = False,
     sentence: Annotated[bool, typer.Option("--sentence", help="Per-line scores instead of corpus scores "
                                            "(sentence BLEU with effective order).")] = False,
-    compare: Annotated[Optional[Path], typer.Option(
+    compare: Annotated[Path | None, typer.Option(
         help="Second system's hypotheses: paired bootstrap test of it against HYP (sacrebleu's). "
         "Example: --compare b.hyp")] = None,
-    samples: Annotated[Optional[int], typer.Option(help="Bootstrap resamples for --compare (default: 1000, "
+    samples: Annotated[int | None, typer.Option(help="Bootstrap resamples for --compare (default: 1000, "
                                                    "sacrebleu's). Example: --samples 2000")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the --compare resampling (default: 12345, "
+    seed: Annotated[int | None, typer.Option(help="Seed of the --compare resampling (default: 12345, "
                                                 "sacrebleu's). Example: --seed 7")] = None,
 ) -> None:
     """BLEU, chrF and TER (sacrebleu, with signatures); --sentence: per line; --compare: paired bootstrap.
@@ -386,7 +395,13 @@ def score(
     Example: seq2attn score test.hyp test.en --metrics bleu,chrf,ter --compare other.hyp
     """
     from .corpora import read_lines
-    from .metrics import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, corpus_scores, paired_bootstrap, sentence_scores
+    from .metrics import (
+        BOOTSTRAP_SAMPLES,
+        BOOTSTRAP_SEED,
+        corpus_scores,
+        paired_bootstrap,
+        sentence_scores,
+    )
 
     hyps = read_lines(hyp)
     ref_streams = _aligned_lines(hyp, hyps, refs)
@@ -405,7 +420,7 @@ def score(
         _print_scores(corpus_scores(hyps, ref_streams, metrics=names), as_json=as_json)
 
 
-def _decode_config(loaded, *, beam: Optional[int], batch_tokens: Optional[int] = None):
+def _decode_config(loaded, *, beam: int | None, batch_tokens: int | None = None):
     from dataclasses import replace
 
     decode = loaded.cfg.decode
@@ -422,7 +437,7 @@ def evaluate(
     model: ModelDir,
     src: Annotated[Path, typer.Option(help="Source file to translate. Example: --src test.de")],
     ref: Annotated[list[Path], typer.Option(help="Reference file, repeatable. Example: --ref test.en")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the translations here. "
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the translations here. "
                                                 "Example: --out test.hyp")] = None,
     beam: Beam = None,
     metrics: Metrics = "bleu,chrf",
@@ -470,15 +485,6 @@ def _check_align_args(*, sentence, src_file, tgt_file, target, fmt, level, gold)
         raise ConfigError("--gold needs --src and --tgt: gold links refer to the words of given translations")
 
 
-def _set_layer_head(loaded, layer: Optional[int], head: Optional[int]) -> None:
-    if layer is None and head is None:
-        return
-    if not hasattr(loaded.model, "set_alignment"):
-        raise ConfigError(f"--layer/--head choose Transformer attention; this model's backend is "
-                          f"{loaded.cfg.model.backend!r}")
-    loaded.model.set_alignment(layer=layer, head=head)
-
-
 def _alignments(loaded, translations, targets, *, level: str):
     from .alignment import subword_alignment, word_alignment
 
@@ -501,31 +507,31 @@ def _image_paths(image: Path, n: int) -> list[Path]:
 @handle_errors
 def align(
     model: ModelDir,
-    sentence: Annotated[Optional[str], typer.Argument(help="Source sentence (or use --src). "
+    sentence: Annotated[str | None, typer.Argument(help="Source sentence (or use --src). "
                                                       "Example: 'Nov 21st, 2026'")] = None,
-    target: Annotated[Optional[str], typer.Option(
+    target: Annotated[str | None, typer.Option(
         help="Given translation of SENTENCE: show the attention of forced (teacher-forced) decoding. "
         "Example: --target 2026-11-21")] = None,
-    src_file: Annotated[Optional[Path], typer.Option("--src", help="Source file, one sentence per line. "
+    src_file: Annotated[Path | None, typer.Option("--src", help="Source file, one sentence per line. "
                                                      "Example: --src test.de")] = None,
-    tgt_file: Annotated[Optional[Path], typer.Option("--tgt", help="Given translations of --src (forced "
+    tgt_file: Annotated[Path | None, typer.Option("--tgt", help="Given translations of --src (forced "
                                                      "alignment). Example: --tgt test.en")] = None,
     beam: Beam = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="heatmap (stderr; the translation on stdout), "
                                      "pharaoh (i-j links per line) or json (one object per line). "
                                      "Example: --format pharaoh")] = "heatmap",
-    level: Annotated[Optional[str], typer.Option(help="word or subword (default: subword for the heatmap, word "
+    level: Annotated[str | None, typer.Option(help="word or subword (default: subword for the heatmap, word "
                                                  "for links, json and images). Example: --level word")] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="Link every cell with at least this weight "
+    threshold: Annotated[float | None, typer.Option(help="Link every cell with at least this weight "
                                                        "(default: the argmax of each target word). "
                                                        "Example: --threshold 0.3")] = None,
-    image: Annotated[Optional[Path], typer.Option("--image", "--png", help="Also draw the heatmap to a .png, "
+    image: Annotated[Path | None, typer.Option("--image", "--png", help="Also draw the heatmap to a .png, "
                                                   ".svg or .pdf file. Example: --png att.png")] = None,
-    layer: Annotated[Optional[int], typer.Option(help="Transformer: decoder layer whose cross-attention is "
+    layer: Annotated[int | None, typer.Option(help="Transformer: decoder layer whose cross-attention is "
                                                  "shown (default: the last). Example: --layer 2")] = None,
-    head: Annotated[Optional[int], typer.Option(help="Transformer: one head (default: the heads' average). "
+    head: Annotated[int | None, typer.Option(help="Transformer: one head (default: the heads' average). "
                                                 "Example: --head 0")] = None,
-    gold: Annotated[Optional[Path], typer.Option(help="Gold links (i-j sure, ipj possible, or the WPT "
+    gold: Annotated[Path | None, typer.Option(help="Gold links (i-j sure, ipj possible, or the WPT "
                                                  "'sentence i j S|P' form): print AER, precision and recall. "
                                                  "Example: --gold test.align")] = None,
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
@@ -538,7 +544,8 @@ def align(
     """
     from .alignment import alignment_error_rate, hard_links, image_format, read_gold, save_image
     from .corpora import read_lines
-    from .translate import force, translate as run
+    from .translate import force
+    from .translate import translate as run
 
     _check_align_args(sentence=sentence, src_file=src_file, tgt_file=tgt_file, target=target, fmt=fmt,
                       level=level, gold=gold)
@@ -550,7 +557,9 @@ def align(
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
     loaded = _load(model, device)
-    _set_layer_head(loaded, layer, head)
+    from .models import set_alignment
+
+    set_alignment(loaded.model, layer=layer, head=head)
     dev = next(loaded.model.parameters()).device
     decode = _decode_config(loaded, beam=beam)
     result = (run(loaded, sources, decode=decode, device=dev) if targets is None
@@ -623,8 +632,8 @@ def corpora_prepare(
     name: Annotated[str, typer.Argument(help="Corpus name from `seq2attn corpora list`. Example: multi30k")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/dev/test .src/.tgt files. "
                                       "Example: --out data/de-en")],
-    src: Annotated[Optional[str], typer.Option(help="Source language. Example: --src de")] = None,
-    tgt: Annotated[Optional[str], typer.Option(help="Target language. Example: --tgt en")] = None,
+    src: Annotated[str | None, typer.Option(help="Source language. Example: --src de")] = None,
+    tgt: Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")] = None,
     data_dir: DataDir = None,
     seed: Annotated[int, typer.Option(help="Seed of generated corpora. Example: --seed 1")] = 1,
 ) -> None:
@@ -640,7 +649,7 @@ def corpora_prepare(
 @app.command()
 @handle_errors
 def info(
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory to describe "
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory to describe "
                                                   "(omit for the installation). Example: -m runs/dates")] = None,
 ) -> None:
     """Versions and devices, or what a model directory holds. Example: seq2attn info -m runs/dates"""

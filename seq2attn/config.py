@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
@@ -85,6 +85,7 @@ class TrainConfig:
     max_minutes: float | None = None  # wall-clock budget
     clip_norm: float | None = 1.0
     weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # Transformers usually train better with (0.9, 0.98)
     label_smoothing: float = 0.0
     validate_every: int = 500  # steps
     patience: int | None = 8  # validations without dev BLEU gain before stopping; None: off
@@ -304,7 +305,7 @@ def attention_name(m: ModelConfig) -> str:
     return m.attention if m.attention is not None else DEFAULT_ATTENTION[m.decoder]
 
 
-def _positive(path: str, value: float | int | None, *, allow_none: bool = True) -> None:
+def _positive(path: str, value: float | None, *, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
     if value is None or value <= 0:
@@ -343,6 +344,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.label_smoothing={t.label_smoothing}; must be in [0, 1)")
     if t.lr_decay is not None and not 0.0 < t.lr_decay < 1.0:
         raise ConfigError(f"train.lr_decay={t.lr_decay}; must be in (0, 1) or null")
+    if not all(0.0 <= b < 1.0 for b in t.adam_betas):
+        raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
     if d.alpha < 0:
         raise ConfigError(f"decode.alpha={d.alpha}; must be >= 0")
     if d.max_len_a < 0 or d.max_len_b < 0 or (d.max_len_a == 0 and d.max_len_b == 0):

@@ -21,7 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import (
-    MANIFEST, load_config, load_trainer_state, load_weights, save_setup, save_trainer_state, save_weights,
+    MANIFEST,
+    load_config,
+    load_trainer_state,
+    load_weights,
+    save_setup,
+    save_trainer_state,
+    save_weights,
 )
 from .config import Config, TrainConfig
 from .corpora import Parallel, load_corpus, read_parallel
@@ -255,7 +261,8 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
                         joint=codec.joint).to(device)
     reporter.message(f"model: {count_parameters(model):,} parameters; vocab src {codec.vocab_size('src')} / "
                      f"tgt {codec.vocab_size('tgt')}; {len(keep):,} training pairs; device {device}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=cfg.train.adam_betas,
+                                 weight_decay=cfg.train.weight_decay)
     scheduler = build_scheduler(optimizer, cfg.train)
     trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device, (src_ids, tgt_ids), keep, dev,
                       (codec.encode(dev.src, side="src"), codec.encode(dev.tgt, side="tgt")),
@@ -291,7 +298,7 @@ def run(trainer: Trainer) -> TrainState:
     """Train until a limit or early stopping; validate every ``validate_every`` steps."""
     tc, st = trainer.cfg.train, trainer.state
     start, minutes_before = time.monotonic(), st.minutes
-    elapsed = lambda: minutes_before + (time.monotonic() - start) / 60  # noqa: E731
+    elapsed = lambda: minutes_before + (time.monotonic() - start) / 60
     trainer.reporter.start(total_steps=tc.max_steps, start_step=st.step)
     tokens, window_start, last_valid = 0, time.monotonic(), st.step
     try:

@@ -14,7 +14,8 @@ from typing import Any, BinaryIO
 import torch
 from torch import Tensor
 
-from .alignment import hard_links, pharaoh as pharaoh_links
+from .alignment import hard_links
+from .alignment import pharaoh as pharaoh_links
 from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches

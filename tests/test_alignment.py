@@ -272,7 +272,7 @@ def test_align_files_with_beam_one(tiny_model, tmp_path):
         (["--src", "s.txt", "--gold", "g"], "--gold needs --src and --tgt"),
         (["a b", "--format", "xml"], "--format 'xml'"),
         (["a b", "--level", "char"], "--level 'char'"),
-        (["a b", "--layer", "1"], "backend is 'rnn'"),
+        (["a b", "--layer", "1"], "model.backend=rnn"),
         (["a b", "--png", "a.gif"], "unknown image type"),
     ],
 )
