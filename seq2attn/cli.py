@@ -135,7 +135,8 @@ def train(
     sets: Sets = None,
     data_dir: DataDir = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (CPU runs repeat exactly). Example: --seed 7")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint. "
+                                                  "Example: --out runs/dates --resume")] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto. Example: --device cpu")] = None,
 ) -> None:
     """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3"""
@@ -250,7 +251,7 @@ def translate(
     max_len_b: Annotated[int | None, typer.Option(help="Output limit a * source length + b: b. "
                                                      "Example: --max-len-b 10")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Draw each token from the model distribution "
-                                         "instead of searching (back-translation, diversity).")] = False,
+                                         "instead of searching (back-translation, diversity). Example: --sample --top-p 0.9")] = False,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature. Example: --temperature 0.8")] = None,
     top_k: Annotated[int | None, typer.Option(help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
     top_p: Annotated[float | None, typer.Option(help="Sample among the most likely tokens holding this "
@@ -261,7 +262,7 @@ def translate(
     batch_tokens: BatchTokens = None,
     device: Device = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
 
@@ -334,7 +335,7 @@ def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactiv
 
 # --- score and evaluate ------------------------------------------------------------------------
 Metrics = Annotated[str, typer.Option(help="Comma-separated: bleu, chrf, ter, exact. Example: --metrics bleu,chrf,ter")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object on stdout.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object on stdout. Example: --json")]
 Beam = Annotated[int | None, typer.Option(help="Beam size (default: the model's decode.beam_size; 1 is greedy). "
                                              "Example: --beam 5")]
 
@@ -381,7 +382,7 @@ def score(
     metrics: Metrics = "bleu,chrf",
     as_json: AsJson = False,
     sentence: Annotated[bool, typer.Option("--sentence", help="Per-line scores instead of corpus scores "
-                                           "(sentence BLEU with effective order).")] = False,
+                                           "(sentence BLEU with effective order). Example: --sentence")] = False,
     compare: Annotated[Path | None, typer.Option(
         help="Second system's hypotheses: paired bootstrap test of it against HYP (sacrebleu's). "
         "Example: --compare b.hyp")] = None,
@@ -535,7 +536,7 @@ def align(
                                                  "'sentence i j S|P' form): print AER, precision and recall. "
                                                  "Example: --gold test.align")] = None,
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
-                                                   "from 1 (Hansards/WPT files).")] = False,
+                                                   "from 1 (Hansards/WPT files). Example: --gold-one-indexed")] = False,
     device: Device = "auto",
 ) -> None:
     """Word alignments from attention: heatmap, Pharaoh links, JSON, images, AER against gold.

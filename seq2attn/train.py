@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -294,6 +296,27 @@ def _resumable(t: TrainConfig) -> dict[str, Any]:
     return {k: getattr(t, k) for k in ("max_steps", "max_epochs", "max_minutes", "device", "threads")}
 
 
+class _CtrlC:
+    """The first Ctrl-C only sets a flag that the loop checks between steps, so it never lands in
+    the middle of a step, a checkpoint write or a progress-bar update (an exception raised there
+    can leave a lock held and hang the exit). A second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.pressed = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.pressed = True
+        self.restore()
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
 def run(trainer: Trainer) -> TrainState:
     """Train until a limit or early stopping; validate every ``validate_every`` steps."""
     tc, st = trainer.cfg.train, trainer.state
@@ -301,10 +324,13 @@ def run(trainer: Trainer) -> TrainState:
     elapsed = lambda: minutes_before + (time.monotonic() - start) / 60
     trainer.reporter.start(total_steps=tc.max_steps, start_step=st.step)
     tokens, window_start, last_valid = 0, time.monotonic(), st.step
+    ctrl_c = _CtrlC()
     try:
         while True:
             for batch in make_batches(*trainer.train_ids, batch_tokens=tc.batch_tokens,
                                       indices=trainer.train_index, rng=trainer.rng):
+                if ctrl_c.pressed:
+                    raise KeyboardInterrupt
                 if _limit_reached(tc, st, elapsed()):
                     raise _Done
                 batch = batch.to(trainer.device)
@@ -329,10 +355,13 @@ def run(trainer: Trainer) -> TrainState:
     except _Done:
         pass
     except KeyboardInterrupt:
+        ctrl_c.restore()
         st.minutes = elapsed()
         trainer.save(best=False)
         trainer.reporter.stop()
         raise Interrupted(st.step) from None
+    finally:
+        ctrl_c.restore()
     st.minutes = elapsed()
     if last_valid != st.step:
         _validate(trainer)

@@ -292,4 +292,5 @@ REVERSE_SETS = [
     "model.enc_layers=2", "model.dec_layers=2", "model.dropout=0", "model.attention_dropout=0",
     "train.schedule=noam", "train.warmup_steps=200", "train.lr=0.003", "train.batch_tokens=1024",
     "train.max_steps=1000", "train.max_minutes=1.2", "train.validate_every=50", "data.dev_size=200",
+    "train.attention_image=false",
 ]
