@@ -125,6 +125,8 @@ def train_tokens_per_s(model, batches: list[Batch], *, steps: int, warmup: int, 
 
 def run(args: argparse.Namespace) -> dict:
     settings = QUICK if args.quick else FULL
+    if args.train_steps is not None:
+        settings = replace(settings, train_steps=args.train_steps)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run, not figures")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--train-steps", type=int, default=None,
+                        help=f"timed training steps per pair (default {FULL.train_steps})")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default: {RESULTS})")
     args = parser.parse_args(argv)
     result = run(args)

@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--repeat", type=int, default=1, help="timed runs per setting; the fastest counts")
     p.add_argument("--quick", action="store_true", help="100 sentences (and beams 1,5 unless --beams): a smoke run")
+    p.add_argument("--cache-only", action="store_true", help="Transformer: skip the runs without the KV cache")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON report")
     return p.parse_args(argv)
 
@@ -94,9 +95,12 @@ def machine(device: torch.device) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| model | backend | params | beam | sentences/s | tokens/s | BLEU |\n|---|---|---:|---:|---:|---:|---:|\n"
+    head = ("| model | backend | KV cache | params | beam | sentences/s | tokens/s | BLEU |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|\n")
+    cache = {True: "on", False: "off", None: "n/a"}
     return head + "".join(
-        f"| {r['model']} | {r['backend']} | {r['params'] / 1e6:.2f}M | {r['beam']} | {r['sentences_per_s']:,.1f} | "
+        f"| {r['model']} | {r['backend']} | {cache[r['kv_cache']]} | {r['params'] / 1e6:.2f}M | {r['beam']} | "
+        f"{r['sentences_per_s']:,.1f} | "
         f"{r['tokens_per_s']:,.0f} | {r.get('bleu', '')} |\n" for r in rows)
 
 
@@ -112,13 +116,18 @@ def main(argv: list[str] | None = None) -> None:
         lines, refs = test_set(loaded, args)
         if args.quick:
             lines, refs = lines[:100], (refs[:100] if refs else None)
-        for beam in beams:
-            row = {"model": model_dir.name, "backend": loaded.cfg.model.backend,
-                   "params": count_parameters(loaded.model), **measure(loaded, lines, refs, beam=beam, args=args,
-                                                                       device=device)}
-            print(f"{row['model']} beam {beam}: {row['sentences_per_s']} sentences/s, {row['tokens_per_s']} tokens/s",
-                  file=sys.stderr)
-            rows.append(row)
+        # a Transformer is timed with and without its KV cache (same outputs, different speed)
+        caches = [True, False] if hasattr(loaded.model, "use_cache") and not args.cache_only else [None]
+        for cache in caches:
+            if cache is not None:
+                loaded.model.use_cache = cache
+            for beam in beams:
+                row = {"model": model_dir.name, "backend": loaded.cfg.model.backend, "kv_cache": cache,
+                       "params": count_parameters(loaded.model),
+                       **measure(loaded, lines, refs, beam=beam, args=args, device=device)}
+                print(f"{row['model']} beam {beam} cache {cache}: {row['sentences_per_s']} sentences/s, "
+                      f"{row['tokens_per_s']} tokens/s", file=sys.stderr)
+                rows.append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"command": "python -m benchmarks.decode " + " ".join(sys.argv[1:] if argv is None else argv),
               "machine": machine(device), "results": rows}
