@@ -127,6 +127,10 @@ class Trainer:
     rng: random.Random = field(default_factory=random.Random)
     reporter: Reporter = field(default_factory=Reporter)
 
+    def __post_init__(self) -> None:
+        # fp16 needs loss scaling against gradient underflow; for fp32 / bf16 the scaler is a no-op
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.cfg.train.precision == "fp16")
+
     # --- steps -------------------------------------------------------------------------------
     def autocast(self):
         p = self.cfg.train.precision
@@ -149,10 +153,12 @@ class Trainer:
         n = batch.n_tgt_tokens
         loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        (loss / n).backward()
+        self.scaler.scale(loss / n).backward()
         if self.cfg.train.clip_norm is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         if self.cfg.train.schedule == "noam":
             self.scheduler.step()
         return float(loss.detach()) / n
@@ -237,7 +243,8 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     if resume:
         if not (out / MANIFEST).is_file():
             raise CheckpointError(f"--resume: {out} holds no model to resume")
-        cfg = replace(load_config(out), train=replace(load_config(out).train, **_resumable(cfg.train)))
+        saved = load_config(out)
+        cfg = replace(saved, train=replace(saved.train, **_resumable(cfg.train)))
     elif (out / MANIFEST).exists():
         raise ConfigError(f"--out {out}: already holds a model; pass --resume or choose another directory")
     seed_everything(cfg.train.seed)
