@@ -264,7 +264,7 @@ _MAX_LABEL = 14  # characters of a token label before it is cut with "…"
 
 def _cell(weight: float, is_max: bool) -> Text:
     # shade from the terminal background towards bright yellow; the number stays readable on top
-    level = int(round(min(max(weight, 0.0), 1.0) * 255))
+    level = round(min(max(weight, 0.0), 1.0) * 255)
     fg = "black" if weight > 0.5 else "white"
     label = f"{weight * 100:.0f}" if weight >= 0.005 else "·"
     style = f"{fg} on rgb({level},{level},{int(level * 0.3)})"

@@ -163,9 +163,9 @@ def _coerce(path: str, value: Any, hint: Any) -> Any:
     origin = get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = get_args(hint)
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in options:
-                return None
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in options:
+            return None
         errors = []
         for opt in options:
             if opt is type(None):

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import (
@@ -35,10 +34,12 @@ from .config import Config, TrainConfig
 from .corpora import Parallel, load_corpus, read_parallel
 from .data import Batch, length_filter, make_batches
 from .errors import CheckpointError, ConfigError, DataError
+from .loss import token_loss
 from .metrics import corpus_scores
 from .models import build_model, count_parameters
+from .runtime import keep_freed_memory
 from .search import greedy
-from .tokenizer import PAD_ID, TextCodec
+from .tokenizer import TextCodec
 
 
 class Reporter:
@@ -142,11 +143,10 @@ class Trainer:
     def loss(self, batch: Batch) -> torch.Tensor:
         """Summed token cross-entropy of a teacher-forced pass (padding ignored)."""
         with self.autocast():
-            out = self.model(batch.src, batch.src_lengths, batch.tgt_in)
-        logits = out.logits.float()
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.tgt_out.reshape(-1),
-                               ignore_index=PAD_ID, reduction="sum",
-                               label_smoothing=self.cfg.train.label_smoothing)
+            out = self.model.features(batch.src, batch.src_lengths, batch.tgt_in)
+        # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
+        return token_loss(out.hidden, self.model.output_layer, batch.tgt_out,
+                          label_smoothing=self.cfg.train.label_smoothing)
 
     def train_step(self, batch: Batch) -> float:
         self.model.train()
@@ -248,6 +248,7 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     elif (out / MANIFEST).exists():
         raise ConfigError(f"--out {out}: already holds a model; pass --resume or choose another directory")
     seed_everything(cfg.train.seed)
+    keep_freed_memory()  # see seq2attn/runtime.py: a third faster on CPU
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..config import BACKENDS, ModelConfig
 from ..errors import ConfigError
-from .base import ForwardOutput, StepOutput
+from .base import Features, ForwardOutput, StepOutput
 
 
 def build_model(cfg: ModelConfig, *, src_vocab: int, tgt_vocab: int, joint: bool = False) -> nn.Module:
@@ -37,4 +37,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ForwardOutput", "StepOutput", "build_model", "count_parameters", "set_alignment"]
+__all__ = ["Features", "ForwardOutput", "StepOutput", "build_model", "count_parameters", "set_alignment"]

@@ -8,6 +8,9 @@ A backend is an ``nn.Module`` with:
 * ``step(prev_tokens, state, enc) -> StepOutput``: one decoding step for every row.
 * ``forward(src, src_lengths, tgt_in) -> ForwardOutput``: teacher-forced pass over a whole target,
   through the same attention code as ``step``.
+* ``features(src, src_lengths, tgt_in) -> Features`` and ``output_layer`` (the vocabulary
+  projection, an ``nn.Linear``): ``forward`` split in two, so that training can fuse the
+  projection with the loss (``seq2attn.loss``) and never hold the whole (B, T, V) logits.
 
 ``index_select(index)`` returns a new object whose row ``i`` is row ``index[i]`` of this one, for
 every tensor it holds (hidden states, KV caches, masks). The search uses it three ways: to fan a
@@ -34,6 +37,12 @@ class StepOutput:
     logits: Tensor  # (B, V) unnormalized scores for the next token
     attention: Tensor  # (B, S) attention over source positions, rows sum to 1
     state: Reorderable  # the decoder state after this step
+
+
+@dataclass
+class Features:
+    hidden: Tensor  # (B, T, D) what the output layer reads
+    attention: Tensor  # (B, T, S)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ..attention import ATTENTIONS, Memory, build_attention
 from ..config import ModelConfig, attention_name
 from ..errors import ConfigError
 from ..tokenizer import PAD_ID
-from .base import ForwardOutput, StepOutput
+from .base import Features, ForwardOutput, StepOutput
 
 
 @dataclass
@@ -76,7 +76,7 @@ def check_sizes(cfg: ModelConfig) -> None:
 class _Decoder(nn.Module):
     """What both wirings share: embeddings, the scorer, the bridge from the encoder's final state,
     the output layer. A wiring adds ``rnn``, ``recur`` (one step, or all T when ``parallel``) and
-    ``project`` (features -> logits, batched over time)."""
+    ``pre_output`` (recurrent features -> the input of the vocabulary projection, batched over time)."""
 
     parallel = False  # True: the teacher-forced pass may run ``recur`` over the whole target at once
 
@@ -100,6 +100,13 @@ class _Decoder(nn.Module):
     def embed_tokens(self, ids: Tensor) -> Tensor:
         return self.dropout(self.embed(ids))  # (B, T) -> (B, T, E)
 
+    def pre_logits(self, features: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def project(self, features: Tensor) -> Tensor:
+        """(B, T, F) -> (B, T, V)."""
+        return self.output(self.pre_logits(features))
+
 
 class BahdanauDecoder(_Decoder):
     """Bahdanau et al. (2015) wiring: attend with s_{t-1}, feed c_t into the GRU with y_{t-1},
@@ -120,9 +127,9 @@ class BahdanauDecoder(_Decoder):
         out, hidden = self.rnn(torch.cat([emb, att.context], dim=-1), state.hidden)  # (B, 1, D)
         return torch.cat([out, att.context, emb], dim=-1), att.weights, RNNState(hidden)
 
-    def project(self, features: Tensor) -> Tensor:
-        """(B, T, F) -> (B, T, V); batched over time in training."""
-        return self.output(self.dropout(torch.tanh(self.pre_output(features))))
+    def pre_logits(self, features: Tensor) -> Tensor:
+        """(B, T, F) -> (B, T, D), what the output layer reads; batched over time in training."""
+        return self.dropout(torch.tanh(self.pre_output(features)))
 
 
 class LuongDecoder(_Decoder):
@@ -157,9 +164,9 @@ class LuongDecoder(_Decoder):
         feed = attentional[:, -1] if self.input_feeding else None
         return attentional, att.weights, RNNState(hidden, feed)
 
-    def project(self, features: Tensor) -> Tensor:
-        """(B, T, D) -> (B, T, V); batched over time in training."""
-        return self.output(self.dropout(features))
+    def pre_logits(self, features: Tensor) -> Tensor:
+        """(B, T, D) -> (B, T, D), what the output layer reads; batched over time in training."""
+        return self.dropout(features)
 
 
 DECODERS: dict[str, type[_Decoder]] = {"bahdanau": BahdanauDecoder, "luong": LuongDecoder}
@@ -187,7 +194,15 @@ class RNNSeq2Seq(nn.Module):
         feats, weights, state = self.decoder.recur(emb, state, enc.memory)
         return StepOutput(self.decoder.project(feats).squeeze(1), weights.squeeze(1), state)
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.decoder.output
+
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> ForwardOutput:
+        out = self.features(src, src_lengths, tgt_in)
+        return ForwardOutput(self.output_layer(out.hidden), out.attention)  # (B, T, V), (B, T, S)
+
+    def features(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Features:
         enc = self.encode(src, src_lengths)
         state = self.init_state(enc)
         embs = self.decoder.embed_tokens(tgt_in)  # (B, T, E)
@@ -199,5 +214,4 @@ class RNNSeq2Seq(nn.Module):
                 f, w, state = self.decoder.recur(embs[:, t : t + 1], state, enc.memory)
                 steps.append((f, w))
             feats, weights = (torch.cat(parts, dim=1) for parts in zip(*steps))
-        logits = self.decoder.project(feats)  # (B, T, V)
-        return ForwardOutput(logits, weights)
+        return Features(self.decoder.pre_logits(feats), weights)  # (B, T, D), (B, T, S)

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from ..tokenizer import PAD_ID
-from .base import ForwardOutput, StepOutput
+from .base import Features, ForwardOutput, StepOutput
 from .mha import KV, MultiHeadAttention, causal_mask
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
@@ -274,8 +274,16 @@ class TransformerSeq2Seq(nn.Module):
         logits = self.output(out.hidden[:, -1])  # (B, V)
         return StepOutput(logits, out.attention[:, -1], TransformerState(tokens, cache))
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.output
+
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> ForwardOutput:
+        out = self.features(src, src_lengths, tgt_in)
+        return ForwardOutput(self.output(out.hidden), out.attention)  # (B, T, V), (B, T, S)
+
+    def features(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Features:
         """Teacher-forced pass: all T positions at once under the causal mask."""
         enc = self.encode(src, src_lengths)
         out = self.decode(tgt_in, past=None, enc=enc)
-        return ForwardOutput(self.output(out.hidden), out.attention)  # (B, T, V), (B, T, S)
+        return Features(out.hidden, out.attention)  # (B, T, D), (B, T, S)
