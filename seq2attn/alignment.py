@@ -217,7 +217,7 @@ def _read_wpt(lines: list[str], *, one_indexed: bool, n_sentences: int, path: Pa
 def read_gold(path: str | Path, *, n_sentences: int, one_indexed: bool = False) -> list[GoldLinks]:
     """Gold links per sentence: Pharaoh lines (one per sentence pair) or the
     ``sentence i j [S|P]`` format of the Hansards/WPT gold files (detected by its form)."""
-    from .corpora import read_lines
+    from .textfiles import read_lines
 
     path = Path(path)
     lines = read_lines(path)

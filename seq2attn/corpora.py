@@ -1,68 +1,32 @@
-"""Corpora: built-in generated tasks, the downloadable Multi30k, and readers for user files.
+"""Corpora: the registry of built-in generated tasks and the downloadable Multi30k.
 
 Every corpus comes as line-aligned :class:`Parallel` pairs split into train/dev/test
 (:class:`Splits`). The generated corpora are deterministic for a seed and their dev and test
 sets share no source sentence with train. Multi30k is read from a local copy or downloaded from
 its official repository, checked against pinned sha256 sums, and never stored in this repository.
+The tasks themselves are in :mod:`seq2attn.generated`; :class:`Parallel` and the readers of
+user files in :mod:`seq2attn.textfiles` (re-exported here).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
 import hashlib
 import http.client
 import os
-import random
 import tempfile
 import urllib.error
 import urllib.request
-import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from . import generated as gen
 from .errors import ConfigError, DataError
+from .generated import SAMPLERS, TOKEN_TASKS
+from .textfiles import SPLITS, Parallel, Splits, read_lines, read_parallel, read_tsv, write_splits
 
-SPLITS = ("train", "dev", "test")
-
-
-@dataclass(frozen=True)
-class Parallel:
-    """Line-aligned sentence pairs: ``tgt[i]`` is the translation of ``src[i]``."""
-
-    src: list[str]
-    tgt: list[str]
-    # Gold word alignment of each pair (Pharaoh "i-j", 0-indexed source-target word pairs) for
-    # corpora that know it by construction; None for everything else.
-    links: list[str] | None = field(default=None, kw_only=True)
-
-    def __post_init__(self) -> None:
-        if len(self.src) != len(self.tgt):
-            raise DataError(
-                f"parallel data has {len(self.src)} source but {len(self.tgt)} target sentences; "
-                "they must be aligned one to one"
-            )
-        if self.links is not None and len(self.links) != len(self.src):
-            raise DataError(f"parallel data has {len(self.src)} pairs but {len(self.links)} alignments")
-
-    def cut(self, start: int, end: int) -> Parallel:
-        """Pairs ``start:end``, with their gold links when there are any."""
-        links = None if self.links is None else self.links[start:end]
-        return Parallel(self.src[start:end], self.tgt[start:end], links=links)
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-
-@dataclass(frozen=True)
-class Splits:
-    train: Parallel
-    dev: Parallel
-    test: Parallel
-    src_lang: str
-    tgt_lang: str
+__all__ = ["CORPORA", "MULTI30K_URL", "SPLITS", "CorpusInfo", "Parallel", "Splits", "generate", "load_corpus",
+           "multi30k_file", "read_lines", "read_parallel", "read_tsv", "write_splits"]
 
 
 @dataclass(frozen=True)
@@ -76,164 +40,14 @@ class CorpusInfo:
     generated: bool
 
 
-# ---------------------------------------------------------------------------------------------
-# dates: one date written in many human ways -> ISO 8601
-
-# English names spelled out here: strftime's %A/%B follow the process locale.
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DATE_RANGE = (dt.date(1950, 1, 1), dt.date(2049, 12, 31))  # so a 2-digit year has one reading
-
-
-def _month(d: dt.date) -> str:
-    return _MONTHS[d.month - 1]
-
-
-def _weekday(d: dt.date) -> str:
-    return _WEEKDAYS[d.weekday()]  # the true weekday of the date, not a random name
-
-
-def _nth(n: int) -> str:
-    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-# Numeric forms read day before month, except year-first forms whose 4-digit year comes first;
-# no format puts the month first with a numeric month, so every source has exactly one reading.
-DATE_FORMATS: dict[str, Callable[[dt.date], str]] = {
-    "weekday d month yyyy": lambda d: f"{_weekday(d)} {d.day} {_month(d)} {d.year}",
-    "wkd, d mon yyyy": lambda d: f"{_weekday(d)[:3]}, {d.day} {_month(d)[:3]} {d.year}",
-    "weekday, month d, yyyy": lambda d: f"{_weekday(d)}, {_month(d)} {d.day}, {d.year}",
-    "d month yyyy": lambda d: f"{d.day} {_month(d)} {d.year}",
-    "d mon yyyy": lambda d: f"{d.day} {_month(d)[:3]} {d.year}",
-    "dth month yyyy": lambda d: f"{_nth(d.day)} {_month(d)} {d.year}",
-    "the dth of month yyyy": lambda d: f"the {_nth(d.day)} of {_month(d)} {d.year}",
-    "month d, yyyy": lambda d: f"{_month(d)} {d.day}, {d.year}",
-    "mon dth, yyyy": lambda d: f"{_month(d)[:3]} {_nth(d.day)}, {d.year}",
-    "mon d, yyyy": lambda d: f"{_month(d)[:3]} {d.day}, {d.year}",
-    "yyyy mon d": lambda d: f"{d.year} {_month(d)[:3]} {d.day}",
-    "dd-mon-yy": lambda d: f"{d.day:02d}-{_month(d)[:3]}-{d.year % 100:02d}",
-    "dd/mm/yy": lambda d: f"{d.day:02d}/{d.month:02d}/{d.year % 100:02d}",
-    "dd/mm/yyyy": lambda d: f"{d.day:02d}/{d.month:02d}/{d.year}",
-    "dd.mm.yy": lambda d: f"{d.day:02d}.{d.month:02d}.{d.year % 100:02d}",
-    "dd.mm.yyyy": lambda d: f"{d.day:02d}.{d.month:02d}.{d.year}",
-    "d.m.yyyy": lambda d: f"{d.day}.{d.month}.{d.year}",
-    "dd-mm-yyyy": lambda d: f"{d.day:02d}-{d.month:02d}-{d.year}",
-    "yyyy/mm/dd": lambda d: f"{d.year}/{d.month:02d}/{d.day:02d}",
-    "yyyy-mm-dd": lambda d: d.isoformat(),
-    "yyyymmdd": lambda d: f"{d.year}{d.month:02d}{d.day:02d}",
-}
-# As written twice as often as all-lower or all-upper (str.title would give "21St").
-_CASINGS: tuple[Callable[[str], str], ...] = (str, str, str.lower, str.upper)
-
-
-def _sample_date(rng: random.Random) -> tuple[str, str]:
-    first, last = (d.toordinal() for d in DATE_RANGE)
-    day = dt.date.fromordinal(rng.randint(first, last))
-    fmt = rng.choice(tuple(DATE_FORMATS.values()))
-    return rng.choice(_CASINGS)(fmt(day)), day.isoformat()
-
-
-# ---------------------------------------------------------------------------------------------
-# reverse / copy / sort: sequences of 3-10 symbols
-
-SYMBOLS = tuple("abcdefghijklmnopqrst")  # 20 one-letter words; this order is the sort order
-_SYMBOL_RANK = {s: i for i, s in enumerate(SYMBOLS)}
-_TOKEN_TASKS: dict[str, Callable[[list[str]], list[str]]] = {
-    "reverse": lambda toks: toks[::-1],
-    "copy": lambda toks: list(toks),
-    "sort": lambda toks: sorted(toks, key=_SYMBOL_RANK.__getitem__),
-}
-
-
-def _token_sampler(task: str) -> Callable[[random.Random], tuple[str, str]]:
-    def sample(rng: random.Random) -> tuple[str, str]:
-        toks = [rng.choice(SYMBOLS) for _ in range(rng.randint(3, 10))]
-        return " ".join(toks), " ".join(_TOKEN_TASKS[task](toks))
-
-    return sample
-
-
-# ---------------------------------------------------------------------------------------------
-# lexalign: a tiny lexicon with reordering, so the word alignment is known by construction
-
-LEX_DETERMINERS = {"the": "la", "a": "unu"}
-LEX_NOUNS = {"cat": "kato", "dog": "hundo", "bird": "birdo", "fish": "fiso", "horse": "cevalo",
-             "mouse": "muso", "girl": "knabino", "boy": "knabo", "king": "rego", "queen": "regino",
-             "farmer": "farmisto", "teacher": "instruisto"}
-LEX_ADJECTIVES = {"big": "granda", "small": "malgranda", "red": "ruga", "green": "verda",
-                  "old": "maljuna", "young": "juna", "happy": "felica", "sad": "trista",
-                  "fast": "rapida", "quiet": "trankvila"}
-LEX_VERBS = {"sees": "vidas", "likes": "satas", "finds": "trovas", "follows": "sekvas",
-             "helps": "helpas", "feeds": "nutras", "paints": "pentras", "calls": "vokas",
-             "hears": "audas", "visits": "vizitas"}
-LEX_ADVERBS = {"today": "hodiau", "again": "denove", "often": "ofte", "quickly": "rapide"}
-
-
-def _lex_phrase(rng: random.Random, src: list[str]) -> list[tuple[int, str]]:
-    """Append ``det (adj) noun`` to ``src``; return the target phrase ``det noun (adj)`` as
-    (source index, target word) pairs: the adjective follows its noun in the target."""
-    det = rng.choice(tuple(LEX_DETERMINERS))
-    adj = rng.choice(tuple(LEX_ADJECTIVES)) if rng.random() < 0.7 else None
-    noun = rng.choice(tuple(LEX_NOUNS))
-    out = [(len(src), LEX_DETERMINERS[det])]
-    src.append(det)
-    if adj is not None:
-        adj_at = len(src)
-        src.append(adj)
-    out.append((len(src), LEX_NOUNS[noun]))
-    src.append(noun)
-    if adj is not None:
-        out.append((adj_at, LEX_ADJECTIVES[adj]))
-    return out
-
-
-def _sample_lexalign(rng: random.Random) -> tuple[str, str, str]:
-    """``det (adj) noun verb det (adj) noun (adverb)`` -> subject, object, adverb, verb last."""
-    src: list[str] = []
-    tgt = _lex_phrase(rng, src)
-    verb_at = len(src)
-    src.append(rng.choice(tuple(LEX_VERBS)))
-    tgt += _lex_phrase(rng, src)
-    adverb = rng.choice(tuple(LEX_ADVERBS)) if rng.random() < 0.5 else None
-    if adverb is not None:
-        tgt.append((len(src), LEX_ADVERBS[adverb]))
-        src.append(adverb)
-    tgt.append((verb_at, LEX_VERBS[src[verb_at]]))
-    links = " ".join(f"{i}-{j}" for j, (i, _) in sorted(enumerate(tgt), key=lambda p: p[1][0]))
-    return " ".join(src), " ".join(word for _, word in tgt), links
-
-
-_SAMPLERS: dict[str, Callable[[random.Random], tuple[str, ...]]] = {
-    "dates": _sample_date,
-    **{task: _token_sampler(task) for task in _TOKEN_TASKS},
-    "lexalign": _sample_lexalign,  # (source, target, gold links)
-}
-
-
 def generate(name: str, n: int, *, seed: int) -> Parallel:
     """``n`` pairs of a generated corpus, no source twice, the same for the same seed."""
-    if name not in _SAMPLERS:
+    if name not in SAMPLERS:
         _info(name)  # unknown names get the registry's message
         raise ConfigError(
-            f"corpus {name!r} is not generated; choose one of: {', '.join(_SAMPLERS)}"
+            f"corpus {name!r} is not generated; choose one of: {', '.join(SAMPLERS)}"
         )
-    if n < 0:
-        raise ConfigError(f"n={n}; must be >= 0")
-    sample, rng = _SAMPLERS[name], random.Random(seed)
-    src: list[str] = []
-    tgt: list[str] = []
-    links: list[str] = []
-    seen: set[str] = set()
-    # Each task has far more than 10**6 distinct sources, so this ends for any usable n.
-    while len(src) < n:
-        s, t, *gold = sample(rng)
-        if s not in seen:
-            seen.add(s)
-            src.append(s)
-            tgt.append(t)
-            links.extend(gold)
+    src, tgt, links = gen.generate(name, n, seed=seed)
     return Parallel(src, tgt, links=links if len(links) == len(src) and links else None)
 
 
@@ -404,7 +218,7 @@ CORPORA: dict[str, CorpusInfo] = {
             preset={section: dict(values) for section, values in _TOKEN_PRESET.items()},
             generated=True,
         )
-        for task in _TOKEN_TASKS
+        for task in TOKEN_TASKS
     },
     "lexalign": CorpusInfo(
         name="lexalign",
@@ -487,113 +301,3 @@ def load_corpus(
         parts[split] = pool.cut(start, end)
         start = end
     return Splits(**parts, src_lang=src, tgt_lang=tgt)
-
-
-# ---------------------------------------------------------------------------------------------
-# user files
-
-
-def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; expected a text file")
-    try:
-        if path.suffix.lower() == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # BadGzipFile is an OSError: first
-        raise DataError(f"{path}: not a valid gzip file ({e}); re-create or unzip it") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-
-
-def read_lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file (``.gz``: gzipped), without their line ends.
-
-    Empty lines are kept: in a corpus or a file to translate, line ``i`` must stay line ``i``.
-    """
-    path = Path(path)
-    data = _read_bytes(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(
-            f"{path} line {line}: not valid UTF-8; convert the file, e.g. iconv -t UTF-8"
-        ) from None
-    # A BOM would otherwise become part of the first sentence.
-    text = text.removeprefix("\ufeff")
-    # split("\n"), not splitlines(): that also breaks at \x0b, \x1c, U+2028 ... inside a
-    # sentence and would misalign parallel files.
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the final newline ends the last line; it does not start another
-    if not lines:
-        raise DataError(f"{path}: empty file")
-    return [line.removesuffix("\r") for line in lines]
-
-
-def read_parallel(src_path: str | Path, tgt_path: str | Path) -> Parallel:
-    """Two line-aligned files: line ``i`` of ``tgt_path`` translates line ``i`` of ``src_path``."""
-    src, tgt = read_lines(src_path), read_lines(tgt_path)
-    if len(src) != len(tgt):
-        raise DataError(
-            f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)} lines; "
-            "the files must be line-aligned"
-        )
-    return Parallel(src, tgt)
-
-
-def read_tsv(path: str | Path) -> Parallel:
-    """One ``source<TAB>target`` pair per line."""
-    src: list[str] = []
-    tgt: list[str] = []
-    for number, line in enumerate(read_lines(path), start=1):
-        fields = line.split("\t")
-        if len(fields) != 2:
-            raise DataError(
-                f"{path} line {number}: expected source<TAB>target, found {len(fields) - 1} tabs"
-            )
-        src.append(fields[0])
-        tgt.append(fields[1])
-    return Parallel(src, tgt)
-
-
-def _write_atomic(path: Path, lines: list[str]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # newline="": write "\n" as is on every platform, as read_lines expects
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.writelines(line + "\n" for line in lines)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # a no-op after the rename
-
-
-def write_splits(splits: Splits, out_dir: str | Path) -> list[Path]:
-    """Write ``{train,dev,test}.{src,tgt}`` into ``out_dir``, each file replaced atomically, and
-    ``{split}.align`` (Pharaoh links, 0-indexed) for the splits that carry gold alignments."""
-    out = Path(out_dir)
-    jobs = [
-        (out / f"{split}.{side}", getattr(getattr(splits, split), side))
-        for split in SPLITS
-        for side in ("src", "tgt")
-    ]
-    jobs += [(out / f"{split}.align", getattr(splits, split).links) for split in SPLITS
-             if getattr(splits, split).links is not None]
-    for path, lines in jobs:
-        bad = next((i for i, line in enumerate(lines, start=1) if "\n" in line), None)
-        if bad is not None:
-            raise DataError(
-                f"{path.name} sentence {bad}: contains a line break, which would misalign "
-                "the files; remove it"
-            )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for path, lines in jobs:
-            _write_atomic(path, lines)
-    except OSError as e:
-        raise DataError(f"{out}: cannot write ({e.strerror or e})") from None
-    return [path for path, _ in jobs]

@@ -1,4 +1,10 @@
-"""Process-wide settings that make CPU training and decoding faster.
+"""Run-time settings shared by training and decoding: the precision (autocast) and, on Linux,
+the allocator.
+
+``precision`` (``train.precision``, ``decode.precision``): fp32 runs as is; bf16 runs matmuls
+under ``torch.autocast`` in bfloat16 (CPU and CUDA) with float32 weights; fp16 does the same in
+float16 on CUDA only (training adds a gradient scaler). Losses and log-probabilities are always
+computed in float32.
 
 glibc's malloc serves every block above a (dynamic) threshold with a fresh ``mmap`` and gives it
 back with ``munmap`` on free. A training step allocates and frees the same large activations and
@@ -17,6 +23,11 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+
+from .errors import ConfigError
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 _M_MMAP_MAX = -4
@@ -38,3 +49,15 @@ def keep_freed_memory() -> bool:
         return False
     _done = mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
     return _done
+
+
+def check_precision(precision: str, device: torch.device, *, option: str) -> None:
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"{option}=fp16 needs a CUDA device; use bf16 on CPU")
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """The autocast context of a precision name: none for fp32."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)

@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,15 @@ from .checkpoint import (
     save_weights,
 )
 from .config import Config, TrainConfig
-from .corpora import Parallel, load_corpus, read_parallel
+from .corpora import load_corpus
 from .data import Batch, length_filter, make_batches
 from .errors import CheckpointError, ConfigError, DataError
 from .loss import token_loss
 from .metrics import corpus_scores
 from .models import build_model, count_parameters
-from .runtime import keep_freed_memory
+from .runtime import autocast, check_precision, keep_freed_memory
 from .search import greedy
+from .textfiles import Parallel, read_parallel
 from .tokenizer import TextCodec
 
 
@@ -134,11 +134,7 @@ class Trainer:
 
     # --- steps -------------------------------------------------------------------------------
     def autocast(self):
-        p = self.cfg.train.precision
-        if p == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if p == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.device, self.cfg.train.precision)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Summed token cross-entropy of a teacher-forced pass (padding ignored)."""
@@ -252,8 +248,7 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
-    if cfg.train.precision == "fp16" and device.type != "cuda":
-        raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 on CPU")
+    check_precision(cfg.train.precision, device, option="train.precision")
     train, dev = load_data(cfg)
     if resume:
         codec = TextCodec.load(out)

@@ -20,6 +20,7 @@ from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
 from .errors import DataError
+from .runtime import autocast, check_precision
 from .search import Hypothesis, check_decode, force_decode, search
 from .tokenizer import EOS
 
@@ -74,6 +75,8 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     length for speed; the result is in input order. ``progress(n)`` is called after each batch
     with the number of sentences it held."""
     check_decode(decode)
+    device = torch.device(device)
+    check_precision(decode.precision, device, option="decode.precision")
     src_ids, truncated = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
     out = [_empty(t) for t in texts]
@@ -81,7 +84,8 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
         progress(len(texts) - len(todo))
     generator = torch.Generator(device=device).manual_seed(decode.seed) if decode.sample else None
     for batch in make_batches(src_ids, None, batch_tokens=decode.batch_tokens, indices=todo):
-        per_sentence = search(loaded.model, batch.to(device), decode=decode, generator=generator)
+        with autocast(device, decode.precision):
+            per_sentence = search(loaded.model, batch.to(device), decode=decode, generator=generator)
         texts_out = iter(loaded.codec.decode([h.ids for hyps in per_sentence for h in hyps], side="tgt"))
         for i, hyps in zip(batch.indices, per_sentence):
             src_tokens = loaded.codec.tokens(src_ids[i], side="src") + [EOS]
@@ -100,12 +104,16 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
     """Attention and score of given translations (teacher-forced decoding)."""
     if len(texts) != len(targets):
         raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
+    device = torch.device(device)
+    check_precision(decode.precision, device, option="decode.precision")
     src_ids, truncated = _encode_sources(loaded, texts)
     tgt_ids = [x[: loaded.cfg.data.max_length] for x in loaded.codec.encode(list(targets), side="tgt")]
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
     out = [_empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
-        for i, hyp in zip(batch.indices, force_decode(loaded.model, batch.to(device))):
+        with autocast(device, decode.precision):
+            hyps = force_decode(loaded.model, batch.to(device))
+        for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
     return Result(out, truncated)
 

@@ -221,3 +221,13 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     assert "joeynmt" not in res["models"]["rnn"]
     names = [t["name"] for t in res["models"]["rnn"]["targets"]]
     assert "train fp32 fraction of matmul peak" in names and len(names) == 10
+
+
+def test_train_step_benchmark_row_and_table():
+    from benchmarks import train_step
+
+    row = train_step.one_row("rnn", "fp32", "fused", "system", threads=1, steps=1)
+    assert row["tokens_per_s"] > 0 and row["peak_rss_mib"] > 0
+    row["fp32_peak_fraction"] = 0.5
+    text = train_step.table([row])
+    assert text.count("\n") == 2 and "| rnn | fp32 | fused | system |" in text and "50%" in text

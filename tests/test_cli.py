@@ -146,6 +146,7 @@ def test_gzip_input_is_read(tiny_model, tmp_path):
     (["--set", "model.nope=1"], "model.nope"),
     (["--corpus", "nope"], "nope"),
     (["--device", "tpu"], "tpu"),
+    (["--device", "cpu", "--set", "train.precision=fp16"], "train.precision=fp16 needs a CUDA device"),
 ])
 def test_bad_options(tmp_path, args, needle):
     one_line_error(run("train", "--out", tmp_path / "m", "--corpus", "copy", *args), needle)

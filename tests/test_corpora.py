@@ -15,7 +15,7 @@ from typing import get_type_hints
 
 import pytest
 
-from seq2attn import corpora
+from seq2attn import corpora, generated
 from seq2attn.config import Config
 from seq2attn.corpora import (
     CORPORA,
@@ -145,8 +145,8 @@ def test_token_task_targets(name, expect):
 
 def test_token_task_known_answers():
     assert len(SYMBOLS) == 20
-    assert corpora._TOKEN_TASKS["sort"](["t", "c", "a", "c"]) == ["a", "c", "c", "t"]
-    assert corpora._TOKEN_TASKS["reverse"](["a", "b", "c"]) == ["c", "b", "a"]
+    assert generated.TOKEN_TASKS["sort"](["t", "c", "a", "c"]) == ["a", "c", "c", "t"]
+    assert generated.TOKEN_TASKS["reverse"](["a", "b", "c"]) == ["c", "b", "a"]
 
 
 # --- dates ---------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_date_sources_have_one_reading():
 
 
 def test_dates_targets_are_iso_and_weekdays_true(dates):
-    weekdays = [w.lower() for w in corpora._WEEKDAYS]
+    weekdays = [w.lower() for w in generated._WEEKDAYS]
     casings = {"as written": 0, "lower": 0, "upper": 0}
     for src, tgt in zip(dates.train.src + dates.test.src, dates.train.tgt + dates.test.tgt):
         day = dt.date.fromisoformat(tgt)

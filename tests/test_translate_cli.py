@@ -105,9 +105,20 @@ def test_sampling_is_seeded(tiny_model, dev_lines):
     (["--format", "xml"], "choose one of: text, jsonl"),
     (["--top-p", "2"], "decode.top_p"),
     (["--threads", "0"], "--threads"),
+    (["--precision", "fp8"], "decode.precision"),
+    (["--precision", "fp16", "--device", "cpu"], "decode.precision=fp16 needs a CUDA device"),
 ])
 def test_bad_options_give_one_line(tiny_model, args, needle):
     one_line_error(run("-m", tiny_model, *args, input="a b\n"), needle)
+
+
+def test_bf16_decoding_under_autocast(tiny_model, dev_lines):
+    # autocast bf16 on CPU: beam search and its attention (stored in float32) still work end to end
+    text = "".join(line + "\n" for line in dev_lines)
+    result = ok(run("-m", tiny_model, "--precision", "bf16", "--beam", "3", "--format", "jsonl", input=text))
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["src"] for r in rows] == dev_lines
+    assert all(LINK.match(r["alignment"]) and (r["hyp"] or not r["src"]) for r in rows)
 
 
 def test_invalid_utf8_on_stdin_names_the_line(tiny_model):

@@ -1,0 +1,98 @@
+"""What every seq2attn command shares: one-line errors, the options declared once, reading
+input and writing output (atomically), loading a model directory."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import ConfigError, DataError, Seq2AttnError
+
+
+def stderr_console():
+    from .progress import stderr
+
+    return stderr
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """One line on stderr, then exit ``code``."""
+    typer.echo(f"seq2attn: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn):
+    """Turn library errors into one line and exit 1; never a traceback for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Seq2AttnError as e:
+            raise fail(str(e)) from None
+        except BrokenPipeError:  # e.g. `seq2attn translate ... | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper
+
+
+# --- options declared once ---------------------------------------------------------------------
+ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `seq2attn train`. "
+                                        "Example: -m runs/dates")]
+Device = Annotated[str, typer.Option(help="cpu, cuda or auto (cuda when available). Example: --device cpu")]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one config value, repeatable. "
+                                                   "Example: --set train.lr=3e-4 --set model.attention=dot")]
+DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
+                                                 "else download). Example: --data-dir ../shared/corpora")]
+BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
+
+
+def pick_device(name: str):
+    from .train import resolve_device
+
+    if name not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"--device {name!r}; choose one of: cpu, cuda, auto")
+    return resolve_device(name)
+
+
+def read_input(path: Path | None) -> list[str]:
+    """Lines of ``path`` (plain or .gz), or of stdin when no path is given."""
+    from .textfiles import read_lines
+
+    if path is not None:
+        return read_lines(path)
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"<stdin> line {line}: not valid UTF-8") from None
+    return text.splitlines()
+
+
+def write_output(path: Path | None, lines: list[str]) -> None:
+    text = "".join(line + "\n" for line in lines)
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from .checkpoint import atomic_write_text
+
+    try:
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write ({e.strerror})") from None
+
+
+def load_model(model: Path, device: str):
+    from .checkpoint import load
+
+    return load(model, device=pick_device(device))
