@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="timed runs per setting; the fastest counts")
     p.add_argument("--quick", action="store_true", help="100 sentences (and beams 1,5 unless --beams): a smoke run")
     p.add_argument("--cache-only", action="store_true", help="Transformer: skip the runs without the KV cache")
+    p.add_argument("--precisions", default="fp32", help="comma-separated decode.precision values to time, e.g. "
+                   "fp32,bf16 (default: %(default)s)")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON report")
     return p.parse_args(argv)
 
@@ -65,9 +67,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(loaded, lines: list[str], refs: list[str] | None, *, beam: int, args, device) -> dict:
+def measure(loaded, lines: list[str], refs: list[str] | None, *, beam: int, precision: str, args, device) -> dict:
     decode = replace(loaded.cfg.decode, beam_size=beam, nbest=1, sample=False, alpha=args.alpha if beam > 1 else 0.0,
-                     batch_tokens=args.batch_tokens or loaded.cfg.decode.batch_tokens)
+                     batch_tokens=args.batch_tokens or loaded.cfg.decode.batch_tokens, precision=precision)
     translate(loaded, lines[:50], decode=decode, device=device)  # warm-up: allocator, kernels, caches
     best, result = float("inf"), None
     for _ in range(args.repeat):
@@ -78,7 +80,7 @@ def measure(loaded, lines: list[str], refs: list[str] | None, *, beam: int, args
         best = min(best, time.perf_counter() - start)
     hyps = [t.hyp for t in result.translations]
     tokens = sum(len(t.hyp_tokens) for t in result.translations)
-    row = {"beam": beam, "alpha": decode.alpha, "batch_tokens": decode.batch_tokens, "sentences": len(lines),
+    row = {"beam": beam, "precision": precision, "alpha": decode.alpha, "batch_tokens": decode.batch_tokens, "sentences": len(lines),
            "seconds": round(best, 3), "sentences_per_s": round(len(lines) / best, 1),
            "tokens_per_s": round(tokens / best, 1)}
     if refs is not None:
@@ -95,11 +97,12 @@ def machine(device: torch.device) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| model | backend | KV cache | params | beam | sentences/s | tokens/s | BLEU |\n"
-            "|---|---|---|---:|---:|---:|---:|---:|\n")
+    head = ("| model | backend | KV cache | params | precision | beam | sentences/s | tokens/s | BLEU |\n"
+            "|---|---|---|---:|---|---:|---:|---:|---:|\n")
     cache = {True: "on", False: "off", None: "n/a"}
     return head + "".join(
-        f"| {r['model']} | {r['backend']} | {cache[r['kv_cache']]} | {r['params'] / 1e6:.2f}M | {r['beam']} | "
+        f"| {r['model']} | {r['backend']} | {cache[r['kv_cache']]} | {r['params'] / 1e6:.2f}M | "
+        f"{r.get('precision', 'fp32')} | {r['beam']} | "
         f"{r['sentences_per_s']:,.1f} | "
         f"{r['tokens_per_s']:,.0f} | {r.get('bleu', '')} |\n" for r in rows)
 
@@ -121,13 +124,14 @@ def main(argv: list[str] | None = None) -> None:
         for cache in caches:
             if cache is not None:
                 loaded.model.use_cache = cache
-            for beam in beams:
-                row = {"model": model_dir.name, "backend": loaded.cfg.model.backend, "kv_cache": cache,
-                       "params": count_parameters(loaded.model),
-                       **measure(loaded, lines, refs, beam=beam, args=args, device=device)}
-                print(f"{row['model']} beam {beam} cache {cache}: {row['sentences_per_s']} sentences/s, "
-                      f"{row['tokens_per_s']} tokens/s", file=sys.stderr)
-                rows.append(row)
+            for precision in args.precisions.split(","):
+                for beam in beams:
+                    row = {"model": model_dir.name, "backend": loaded.cfg.model.backend, "kv_cache": cache,
+                           "params": count_parameters(loaded.model),
+                           **measure(loaded, lines, refs, beam=beam, precision=precision, args=args, device=device)}
+                    print(f"{row['model']} {precision} beam {beam} cache {cache}: {row['sentences_per_s']} "
+                          f"sentences/s, {row['tokens_per_s']} tokens/s", file=sys.stderr)
+                    rows.append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"command": "python -m benchmarks.decode " + " ".join(sys.argv[1:] if argv is None else argv),
               "machine": machine(device), "results": rows}

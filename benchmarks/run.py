@@ -69,6 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seq2attn-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra seq2attn config override for every seq2attn training, repeatable; breaks the "
                    "matched settings, for smoke tests only (e.g. model.emb_size=32)")
+    p.add_argument("--decode-only", type=Path, metavar="RUN_DIR",
+                   help="decode again (both toolkits, in this run) with the models that an earlier run trained "
+                   "in RUN_DIR (benchmarks/work/runs/<stamp>): decoding figures only, e.g. after a change to search")
     p.add_argument("--work", type=Path, default=HERE / "work", help="scratch: data, models, logs, JoeyNMT venv")
     p.add_argument("--out", type=Path, help="results JSON (default: benchmarks/results/<date>-<mode>.json)")
     return p.parse_args(argv)
@@ -97,17 +100,22 @@ def main(argv: list[str] | None = None) -> int:
             say(f"benchmarks.run: error: --models {m!r}; choose from: {', '.join(MODELS)}")
             return 2
     work = args.work.resolve()
-    label = "quick" if args.quick else "full"
+    label = "decode-only" if args.decode_only else "quick" if args.quick else "full"
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or HERE / "results" / f"{stamp}-{label}.json"
     run_dir = work / "runs" / stamp
     try:
-        data, one = prepare_inputs(args, mode, run_dir)
+        if args.decode_only:
+            run_dir = args.decode_only.resolve()
+            data, one = earlier_inputs(run_dir, models, peer=not args.no_peer)
+        else:
+            data, one = prepare_inputs(args, mode, run_dir)
     except FileNotFoundError as e:
         say(f"benchmarks.run: error: {e}")
         return 2
     # two budgets per model, plus the bf16 run, tokenizers and six decodings of the test set
-    minutes = len(models) * (2 * mode.budget_min + (4 if args.quick else 12)) * (0.5 if args.no_peer else 1)
+    per_model = 5 if args.decode_only else 2 * mode.budget_min + (4 if args.quick else 12)
+    minutes = len(models) * per_model * (0.5 if args.no_peer else 1)
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
     results = results_header(args, mode, label, argv)
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"benchmarks.run: error: installing JoeyNMT failed ({e}); see {work / 'joeynmt-install.log'}")
             return 1
     for model in models:
-        results["models"][model] = bench_model(model, setup, py)
+        results["models"][model] = (decode_model if args.decode_only else bench_model)(model, setup, py)
         write_results(out, results)
     say(report.render(results))
     say(f"results: {out}")
@@ -137,6 +145,29 @@ def prepare_inputs(args: argparse.Namespace, mode: Mode, run_dir: Path) -> tuple
     for lang in ("de", "en"):
         one.with_suffix(f".{lang}").write_text(common.read_lines(Path(f"{data['test']}.{lang}"))[0] + "\n")
     return data, one
+
+
+def earlier_inputs(run_dir: Path, models: list[str], *, peer: bool) -> tuple[dict[str, Path], Path]:
+    """The data and models of an earlier run, for --decode-only."""
+    data = {split: run_dir / "data" / split for split in ("train", "dev", "test")}
+    sides = ("seq2attn", "joeynmt") if peer else ("seq2attn",)
+    needed = [Path(f"{data['test']}.de"), run_dir / "data" / "one.de",
+              *(run_dir / f"{side}-{m}" for m in models for side in sides)]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"--decode-only {run_dir}: not a finished run (missing {', '.join(missing)})")
+    return data, run_dir / "data" / "one"
+
+
+def decode_model(model: str, setup: Setup, py: Path | None) -> dict:
+    """--decode-only: both toolkits decode the test set again with the weights they trained."""
+    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: {"decode": decode_seq2attn(model, setup)})}
+    if py is not None:
+        entry["joeynmt"] = _side(model, "JoeyNMT", lambda: {"decode": decode_joey(model, setup, py)})
+    entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
+    entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
+                                                     entry["ratios"]))
+    return entry
 
 
 def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[str] | None) -> dict:

@@ -83,7 +83,7 @@ def one_row(backend: str, precision: str, loss_kind: str, malloc: str, *, thread
         with autocast(torch.device("cpu"), precision):
             out = model.features(src, torch.full((B,), S), tgt[:, :-1])
         loss = token_loss(out.hidden, model.output_layer, tgt[:, 1:], label_smoothing=smoothing,
-                          fused=loss_kind == "fused")
+                          precision=precision, fused=loss_kind == "fused")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -142,7 +142,7 @@ class Trainer:
             out = self.model.features(batch.src, batch.src_lengths, batch.tgt_in)
         # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
         return token_loss(out.hidden, self.model.output_layer, batch.tgt_out,
-                          label_smoothing=self.cfg.train.label_smoothing)
+                          label_smoothing=self.cfg.train.label_smoothing, precision=self.cfg.train.precision)
 
     def train_step(self, batch: Batch) -> float:
         self.model.train()

@@ -219,3 +219,21 @@ def test_unknown_scorer_lists_every_valid_name():
 def test_default_scorer_follows_the_wiring(decoder, explicit, expected):
     sets = [f"model.decoder={decoder}"] + ([f"model.attention={explicit}"] if explicit else [])
     assert resolve_config(sets=sets).model.attention == expected
+
+
+def test_additive_score_recomputes_tanh_in_backward_with_exact_gradients():
+    from seq2attn.attention import _AdditiveScore
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    k = torch.randn(2, 4, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    v = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(_AdditiveScore.apply, (q, k, v))
+    reference = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1)) @ v
+    assert torch.allclose(_AdditiveScore.apply(q, k, v), reference)
+    # training (grad on) and decoding (grad off) paths of the scorer agree
+    att = build_attention("additive", query_size=6, key_size=5, attention_size=5)
+    query, keys = torch.randn(2, 3, 6), att.project_keys(torch.randn(2, 4, 5))
+    with torch.no_grad():
+        off = att.score(query, keys)
+    assert torch.allclose(att.score(query, keys), off, atol=1e-6)

@@ -222,6 +222,15 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     names = [t["name"] for t in res["models"]["rnn"]["targets"]]
     assert "train fp32 fraction of matmul peak" in names and len(names) == 10
 
+    # --decode-only: the same models decode again, decoding figures only
+    (run_dir,) = (tmp_path / "work" / "runs").iterdir()
+    again = tmp_path / "again.json"
+    assert main(["--decode-only", str(run_dir), "--no-peer", "--models", "rnn", "--threads", "1",
+                 "--out", str(again), "--work", str(tmp_path / "work")]) == 0
+    redo = json.loads(again.read_text())["models"]["rnn"]["seq2attn"]
+    assert set(redo) == {"decode"} and redo["decode"]["greedy"]["sentences"] == 30
+    assert main(["--decode-only", str(tmp_path), "--no-peer", "--models", "rnn", "--out", str(again)]) == 2
+
 
 def test_train_step_benchmark_row_and_table():
     from benchmarks import train_step

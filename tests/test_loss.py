@@ -44,6 +44,35 @@ def test_fused_loss_matches_plain_cross_entropy(monkeypatch, smoothing, bias):
     assert fused_grads[0][3].abs().sum() == 0  # an all-padding row gets no gradient
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_low_precision_path_in_float32_matches_plain_cross_entropy(monkeypatch, smoothing):
+    # the bf16/fp16 function's math, checked exactly by running it with float32 matmuls
+    monkeypatch.setattr(loss_mod, "CHUNK_ROWS", 5)
+    g = torch.Generator().manual_seed(1)
+    layer = nn.Linear(10, 40)
+    hidden = torch.randn(3, 7, 10, generator=g, requires_grad=True)
+    target = torch.randint(4, 40, (3, 7), generator=g)
+    target[0, 4:] = PAD_ID
+    monkeypatch.setitem(loss_mod.LOW_PRECISION, "fp32-test", torch.float32)
+    ours, our_grads = _grads(hidden, layer, target, label_smoothing=smoothing, precision="fp32-test")
+    plain, plain_grads = _grads(hidden, layer, target, label_smoothing=smoothing, fused=False)
+    assert torch.allclose(ours, plain, rtol=1e-5, atol=1e-4)
+    for a, b in zip(our_grads, plain_grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_loss_is_close_to_float32():
+    g = torch.Generator().manual_seed(2)
+    layer = nn.Linear(32, 300)
+    hidden = torch.randn(64, 32, generator=g, requires_grad=True)
+    target = torch.randint(4, 300, (64,), generator=g)
+    low, low_grads = _grads(hidden, layer, target, label_smoothing=0.1, precision="bf16")
+    plain, plain_grads = _grads(hidden, layer, target, label_smoothing=0.1, fused=False)
+    assert low.dtype == torch.float32 and abs(float(low - plain)) < 0.01 * float(plain)
+    for a, b in zip(low_grads, plain_grads):
+        assert (a - b).norm() < 0.02 * b.norm()
+
+
 def test_loss_is_float32_under_bfloat16_autocast():
     layer = nn.Linear(8, 30)
     hidden = torch.randn(5, 8)
