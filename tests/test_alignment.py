@@ -29,17 +29,13 @@ from seq2attn.cli import app
 from seq2attn.config import TokenizerConfig, resolve_config
 from seq2attn.corpora import (
     CORPORA,
-    LEX_ADJECTIVES,
-    LEX_ADVERBS,
-    LEX_DETERMINERS,
-    LEX_NOUNS,
-    LEX_VERBS,
     generate,
     load_corpus,
     read_lines,
     write_splits,
 )
 from seq2attn.errors import ConfigError, DataError
+from seq2attn.generated import LEX_ADJECTIVES, LEX_ADVERBS, LEX_DETERMINERS, LEX_NOUNS, LEX_VERBS
 from seq2attn.tokenizer import EOS, TextCodec
 from seq2attn.train import Reporter, train
 

@@ -19,8 +19,6 @@ from seq2attn import corpora, generated
 from seq2attn.config import Config
 from seq2attn.corpora import (
     CORPORA,
-    DATE_FORMATS,
-    SYMBOLS,
     Parallel,
     Splits,
     generate,
@@ -31,6 +29,7 @@ from seq2attn.corpora import (
     write_splits,
 )
 from seq2attn.errors import ConfigError, DataError
+from seq2attn.generated import DATE_FORMATS, SYMBOLS
 
 # CI clones the repository with shared/ beside it, as here: <repo>/../shared/corpora
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
