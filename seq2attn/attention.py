@@ -148,10 +148,7 @@ class AdditiveAttention(Attention):
         return self.W_k(keys)  # (B, S, A)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        if torch.is_grad_enabled():  # training: do not keep the (B, T, S, A) tanh for backward
-            return _AdditiveScore.apply(self.W_q(query), keys, self.v.weight.squeeze(0))
-        hidden = torch.tanh(self.W_q(query).unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, A)
-        return self.v(hidden).squeeze(-1)  # (B, T, S)
+        return _AdditiveScore.apply(self.W_q(query), keys, self.v.weight.squeeze(0))  # (B, T, S)
 
 
 class _AdditiveScore(torch.autograd.Function):

@@ -13,8 +13,11 @@ gradients every time, so each step page-faults its way through hundreds of MB of
 (profiled with torch.profiler: ``fill_`` of a fresh 131 MB gradient took 205 ms, at 0.6 GB/s).
 ``keep_freed_memory`` turns that off: blocks come from the heap and stay with the process for
 reuse (jemalloc and tcmalloc, the allocators PyTorch's CPU tuning guide suggests preloading, do the
-same). The cost is that the resident size does not shrink after the peak, which a training or
-translation process does not need. Set SEQ2ATTN_MALLOC=system to keep glibc's defaults.
+same). Since the training loss no longer materialises the logits (seq2attn/loss.py) few blocks are
+that large, and the gain shrank to 3-5% (60 steps of the benchmark's Multi30k training, RNN and
+Transformer, with and without it). The cost is that the resident size does not shrink after the
+peak, which a training process does not need. ``seq2attn train`` calls it; SEQ2ATTN_MALLOC=system
+keeps glibc's defaults.
 """
 
 from __future__ import annotations

@@ -326,7 +326,7 @@ def _best_finished(ended: list[dict[str, Tensor]], store: Tensor, *, n_sentences
     start = counts.cumsum(0) - counts
     rank = torch.arange(len(order), device=order.device) - start[sentence[order]]
     chosen = order[rank < nbest]
-    weights = store[att_rows[chosen]].float().cpu()  # (F', T, S)
+    weights = store[att_rows[chosen]].cpu()  # (F', T, S)
     out: list[list[Hypothesis]] = [[] for _ in range(n_sentences)]
     for j, (b, toks, n, score, ns) in enumerate(zip(
             sentence[chosen].tolist(), ids[chosen].tolist(), cat["n_ids"][chosen].tolist(),

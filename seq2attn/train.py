@@ -244,7 +244,7 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     elif (out / MANIFEST).exists():
         raise ConfigError(f"--out {out}: already holds a model; pass --resume or choose another directory")
     seed_everything(cfg.train.seed)
-    keep_freed_memory()  # see seq2attn/runtime.py: a third faster on CPU
+    keep_freed_memory()  # see seq2attn/runtime.py
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
