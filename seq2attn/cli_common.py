@@ -1,5 +1,5 @@
 """What every seq2attn command shares: one-line errors, the options declared once, reading
-input and writing output (atomically), loading a model directory."""
+input and writing output (atomically)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ConfigError, DataError, Seq2AttnError
+from .errors import DataError, Seq2AttnError
 
 
 def stderr_console():
@@ -55,14 +55,6 @@ DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable c
 BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
 
 
-def pick_device(name: str):
-    from .train import resolve_device
-
-    if name not in ("cpu", "cuda", "auto"):
-        raise ConfigError(f"--device {name!r}; choose one of: cpu, cuda, auto")
-    return resolve_device(name)
-
-
 def read_input(path: Path | None) -> list[str]:
     """Lines of ``path`` (plain or .gz), or of stdin when no path is given."""
     from .textfiles import read_lines
@@ -91,8 +83,3 @@ def write_output(path: Path | None, lines: list[str]) -> None:
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
 
-
-def load_model(model: Path, device: str):
-    from .checkpoint import load
-
-    return load(model, device=pick_device(device))
