@@ -9,6 +9,7 @@ A model directory written by ``seq2attn train`` decodes with PyTorch; one writte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, overload
@@ -19,7 +20,6 @@ from .errors import ConfigError
 from .tokenizer import TextCodec
 from .translate import Result, Translation
 
-DEVICES = ("cpu", "cuda", "auto")
 Progress = Callable[[int], None]
 
 
@@ -162,11 +162,11 @@ class Model:
 def load(directory: str | Path, *, device: str = "auto", threads: int | None = None) -> Model:
     """Load a model directory (trained by ``seq2attn train``, or exported to CTranslate2).
 
-    ``device``: cpu, cuda or auto (cuda when available). ``threads``: CPU threads for decoding
+    ``device``: cpu, cuda, cuda:N or auto (cuda when available). ``threads``: CPU threads for decoding
     (PyTorch: ``torch.set_num_threads``, which is process-wide; None keeps the default)."""
     path = Path(directory)
-    if device not in DEVICES:
-        raise ConfigError(f"device={device!r} (--device); choose one of: {', '.join(DEVICES)}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"device={device!r} (--device); choose one of: cpu, cuda, cuda:N, auto")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads={threads} (--threads); must be >= 1")
     if threads is not None:

@@ -47,7 +47,7 @@ def handle_errors(fn):
 # --- options declared once ---------------------------------------------------------------------
 ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `seq2attn train`. "
                                         "Example: -m runs/dates")]
-Device = Annotated[str, typer.Option(help="cpu, cuda or auto (cuda when available). Example: --device cpu")]
+Device = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto (cuda when available). Example: --device cpu")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one config value, repeatable. "
                                                    "Example: --set train.lr=3e-4 --set model.attention=dot")]
 DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
