@@ -20,6 +20,7 @@ is refused, and the manifest may name only the files above, inside the directory
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,6 +149,24 @@ def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], 
 def save_weights(directory: Path, model: nn.Module, *, which: str, info: dict[str, Any]) -> None:
     """Write ``best`` or ``last`` weights and record their sha256 and ``info`` (step, scores)."""
     save_checkpoint(directory, model, which=(which,), info=info)
+
+
+def drop_rows_after(path: Path, step: int) -> None:
+    """Remove log rows past ``step`` from a ``metrics.jsonl``: a run resumed from a checkpoint at
+    ``step`` logs those steps again."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and _row_step(line) <= step]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _row_step(line: str) -> float:
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return math.inf  # a torn or foreign line: drop it
 
 
 def load_trainer_state(directory: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def test_atomic_write_honours_the_umask_like_open(tmp_path, umask):
         expected = mode(tmp_path / "plain")
     finally:
         os.umask(old)
-    import seq2attn.fsutil as fsutil
+    from seq2attn import fsutil
 
     saved, fsutil._UMASK = fsutil._UMASK, umask
     try:
