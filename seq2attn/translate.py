@@ -191,7 +191,7 @@ def translate_stream(run: Callable[[list[str]], list[Translation]], source: Bina
     if output is None:
         fill(sys.stdout.write)
         return truncated
-    from .checkpoint import atomic_write
+    from .fsutil import atomic_write
 
     def to_file(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
