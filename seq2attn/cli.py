@@ -249,6 +249,31 @@ def corpora_prepare(
         typer.echo(str(path))
 
 
+# --- export ------------------------------------------------------------------------------------
+@app.command()
+@handle_errors
+def export(
+    model: ModelDir,
+    out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the exported model. "
+                                      "Example: --out runs/de-en-ct2")],
+    to: Annotated[str, typer.Option("--to", help="Target runtime: ctranslate2 (Transformer models). "
+                                    "Example: --to ctranslate2")] = "ctranslate2",
+    quantization: Annotated[str | None, typer.Option(help="Weight type: int8, int8_float32, bfloat16 or "
+                                                          "float32 (default). Example: --quantization int8")] = None,
+) -> None:
+    """Export a Transformer for a fast runtime; translate, align and info then take the new directory.
+
+    Example: seq2attn export -m runs/de-en --to ctranslate2 --quantization int8 --out runs/de-en-ct2
+    """
+    from .export import TARGETS, export_ctranslate2
+
+    if to not in TARGETS:
+        raise ConfigError(f"--to {to!r}; choose one of: {', '.join(TARGETS)}")
+    export_ctranslate2(model, out, quantization=quantization)
+    stderr_console().print(f"exported {model} to {out} ({to}, {quantization or 'float32'} weights); "
+                           f"try: seq2attn translate -m {out}")
+
+
 # --- info --------------------------------------------------------------------------------------
 @app.command()
 @handle_errors
@@ -267,10 +292,15 @@ def info(
         console.print(f"seq2attn {__version__}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}; "
                       f"CUDA: {cuda}")
         return
-    from .checkpoint import load, read_manifest
+    from .checkpoint import load, load_config, read_manifest
     from .config import to_dict
+    from .ct2 import describe, is_export
     from .models import count_parameters
 
+    if is_export(model):
+        console.print(describe(model))
+        typer.echo(json.dumps(to_dict(load_config(model))))
+        return
     loaded = load(model, device="cpu")
     manifest = read_manifest(model)
     console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
