@@ -1,5 +1,5 @@
 """What every seq2attn command shares: one-line errors, the options declared once, reading
-input and writing output (atomically), loading a model directory."""
+input and writing output (atomically)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ConfigError, DataError, Seq2AttnError
+from .errors import DataError, Seq2AttnError
 
 
 def stderr_console():
@@ -55,16 +55,6 @@ DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable c
 BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
 
 
-def pick_device(name: str):
-    import re
-
-    from .train import resolve_device
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
-        raise ConfigError(f"--device {name!r}; choose one of: cpu, cuda, cuda:N, auto")
-    return resolve_device(name)
-
-
 def read_input(path: Path | None) -> list[str]:
     """Lines of ``path`` (plain or .gz), or of stdin when no path is given."""
     from .textfiles import read_lines
@@ -86,15 +76,10 @@ def write_output(path: Path | None, lines: list[str]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from .checkpoint import atomic_write_text
+    from .fsutil import atomic_write_text
 
     try:
         atomic_write_text(path, text)
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
 
-
-def load_model(model: Path, device: str):
-    from .checkpoint import load
-
-    return load(model, device=pick_device(device))

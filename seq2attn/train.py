@@ -29,9 +29,8 @@ from .checkpoint import (
     load_config,
     load_trainer_state,
     load_weights,
+    save_checkpoint,
     save_setup,
-    save_trainer_state,
-    save_weights,
 )
 from .config import Config, TokenizerConfig, TrainConfig
 from .data import Batch, EpochPlan, make_batches
@@ -236,16 +235,15 @@ class Trainer:
 
     def _save(self, *, best: bool) -> None:
         info = {"step": self.state.step, "epoch": self.state.epoch, "dev_bleu": self.state.best_bleu}
-        if best:
-            save_weights(self.out, self.model, which="best", info=info)
-        save_weights(self.out, self.model, which="last", info=info)
-        save_trainer_state(self.out, {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
-            "counters": vars(self.state),
-            "torch_rng": torch.get_rng_state(),
-            **({"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
-        })
+        save_checkpoint(self.out, self.model, which=("best", "last") if best else ("last",), info=info,
+                        trainer_state={
+                            "optimizer": self.optimizer.state_dict(),
+                            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+                            "counters": vars(self.state),
+                            "torch_rng": torch.get_rng_state(),
+                            **({"cuda_rng": torch.cuda.get_rng_state(self.device)}
+                               if self.device.type == "cuda" else {}),
+                        })
 
     def restore(self) -> None:
         saved = load_trainer_state(self.out)
