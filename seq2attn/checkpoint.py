@@ -5,8 +5,10 @@ A model directory is self-describing::
     manifest.json      format tag, version, sha256 of every weights file, training position
     config.yaml        the resolved configuration (the model rebuilds itself from it)
     tokenizer.json     (or src_tokenizer.json + tgt_tokenizer.json)
-    model.safetensors  best weights by dev BLEU: what translate / align / evaluate load
+    model.safetensors  best weights by dev BLEU
     last.safetensors   the latest weights, for --resume
+    averaged.safetensors  the average of the last N validation checkpoints (train.average_last)
+    checkpoints/       those N checkpoints, step-NNNNNNNN.safetensors (listed in the manifest)
     trainer.pt         optimizer, schedule, RNG states, counters (plain tensors and numbers)
     metrics.jsonl      one JSON row per log / validation
 
@@ -42,7 +44,8 @@ from .tokenizer import TextCodec
 FORMAT = "seq2attn-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-WEIGHTS = {"best": "model.safetensors", "last": "last.safetensors"}
+WEIGHTS = {"best": "model.safetensors", "last": "last.safetensors", "averaged": "averaged.safetensors"}
+SNAPSHOTS = "checkpoints"
 
 
 _UMASK = os.umask(0)
@@ -104,13 +107,33 @@ def save_setup(directory: Path, cfg: Config, codec: TextCodec) -> None:
     _write_manifest(directory, {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}})
 
 
-def save_weights(directory: Path, model: nn.Module, *, which: str, info: dict[str, Any]) -> None:
-    """Write ``best`` or ``last`` weights and record their sha256 and ``info`` (step, scores)."""
-    name = WEIGHTS[which]
-    manifest = read_manifest(directory)
+def _write_weights(directory: Path, name: str, model: nn.Module, info: dict[str, Any]) -> dict[str, Any]:
     atomic_write(directory / name, lambda tmp: save_model(model, tmp, metadata={"format": FORMAT}))
-    manifest["weights"][which] = {"file": name, "sha256": sha256(directory / name), **info}
+    return {"file": name, "sha256": sha256(directory / name), **info}
+
+
+def save_weights(directory: Path, model: nn.Module, *, which: str, info: dict[str, Any]) -> None:
+    """Write ``best``, ``last`` or ``averaged`` weights and record their sha256 and ``info`` (step, scores)."""
+    manifest = read_manifest(directory)
+    manifest["weights"][which] = _write_weights(directory, WEIGHTS[which], model, info)
     _write_manifest(directory, manifest)
+
+
+def save_snapshot(directory: Path, model: nn.Module, *, info: dict[str, Any], keep: int) -> None:
+    """Add ``checkpoints/step-N.safetensors`` to the manifest and forget all but the newest ``keep``;
+    the files of forgotten snapshots are deleted only after the manifest no longer lists them."""
+    manifest = read_manifest(directory)
+    entry = _write_weights(directory, f"{SNAPSHOTS}/step-{info['step']:08d}.safetensors", model, info)
+    snapshots = [e for e in manifest.get("snapshots", []) if e["file"] != entry["file"]] + [entry]
+    manifest["snapshots"], dropped = snapshots[-keep:], snapshots[:-keep]
+    _write_manifest(directory, manifest)
+    for e in dropped:
+        (directory / e["file"]).unlink(missing_ok=True)
+
+
+def snapshots(directory: Path) -> list[dict[str, Any]]:
+    """Manifest entries of the kept validation checkpoints, oldest first."""
+    return list(read_manifest(directory).get("snapshots", []))
 
 
 def save_trainer_state(directory: Path, state: dict[str, Any]) -> None:
@@ -142,11 +165,19 @@ def load_config(directory: Path) -> Config:
 
 
 def load_weights(directory: Path, model: nn.Module, *, which: str, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load ``best`` or ``last`` weights into ``model`` after checking their sha256; returns their
-    manifest entry (step, scores)."""
+    """Load ``best``, ``last`` or ``averaged`` weights into ``model`` after checking their sha256;
+    returns their manifest entry (step, scores)."""
     entry = read_manifest(directory)["weights"].get(which)
     if entry is None:
-        raise CheckpointError(f"{directory}: holds no {WEIGHTS[which]} yet (training saved no checkpoint)")
+        hint = ("; write it with: seq2attn average -m DIR --last N" if which == "averaged"
+                else " yet (training saved no checkpoint)")
+        raise CheckpointError(f"{directory}: holds no {WEIGHTS[which]}{hint}")
+    return load_entry(directory, entry, model, device=device)
+
+
+def load_entry(directory: Path, entry: dict[str, Any], model: nn.Module, *,
+               device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load the weights file a manifest ``entry`` names into ``model``, after checking its sha256."""
     path = directory / entry["file"]
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file missing")
@@ -166,16 +197,33 @@ class Loaded:
     codec: TextCodec
     model: nn.Module
     info: dict[str, Any]  # manifest entry of the loaded weights: step, scores
+    which: str = "best"  # best, last or averaged
 
 
-def load(directory: str | Path, *, which: str = "best", device: str | torch.device = "cpu") -> Loaded:
-    """Rebuild the model of a directory from its config and load verified weights into it."""
-    directory = Path(directory)
-    read_manifest(directory)  # a foreign or half-made directory fails here, with the reason
+def choose_weights(manifest: dict[str, Any]) -> str:
+    """``averaged`` when its dev BLEU beats the best checkpoint's, else ``best``."""
+    weights = manifest["weights"]
+    best, averaged = weights.get("best", {}).get("dev_bleu"), weights.get("averaged", {}).get("dev_bleu")
+    return "averaged" if averaged is not None and (best is None or averaged > best) else "best"
+
+
+def build_empty(directory: Path) -> tuple[Config, TextCodec, nn.Module]:
+    """The config, tokenizer and an untrained model of a directory (weights not loaded)."""
     cfg = load_config(directory)
     codec = TextCodec.load(directory)
     model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt"),
                         joint=codec.joint)
+    return cfg, codec, model
+
+
+def load(directory: str | Path, *, which: str = "auto", device: str | torch.device = "cpu") -> Loaded:
+    """Rebuild the model of a directory from its config and load verified weights into it;
+    ``which``: best, last, averaged, or auto (the better of best and averaged by dev BLEU)."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)  # a foreign or half-made directory fails here, with the reason
+    if which == "auto":
+        which = choose_weights(manifest)
+    cfg, codec, model = build_empty(directory)
     entry = load_weights(directory, model, which=which, device=device)
     model.to(device).eval()
-    return Loaded(cfg, codec, model, entry)
+    return Loaded(cfg, codec, model, entry, which)
