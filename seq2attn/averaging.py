@@ -12,9 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import load_entry, save_weights, snapshots
+from .checkpoint import WEIGHTS, build_empty, load_entry, save_weights, snapshots
+from .curve import append_metrics
 from .errors import CheckpointError
-from .validation import dev_info
+from .validation import DevSet, dev_info, score_dev
 
 Scorer = Callable[[nn.Module], dict[str, Any]]  # model -> dev scores (bleu, loss, chrf, ...)
 
@@ -38,17 +39,23 @@ def average_state(states: Iterable[dict[str, torch.Tensor]]) -> dict[str, torch.
     return {k: (total[k] / n).to(v.dtype) if k in total else v.clone() for k, v in last.items()}
 
 
-def average_last(directory: Path, model: nn.Module, *, last: int, score: Scorer,
-                 device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Average the newest ``last`` kept checkpoints of ``directory`` (``model`` gives the shapes and is
-    left untouched), score the average with ``score`` and save it; returns its manifest entry."""
+def _newest(directory: Path, last: int) -> list[dict[str, Any]]:
+    """Manifest entries of the newest ``last`` kept checkpoints, oldest first."""
     kept = snapshots(directory)
     if last < 1:
         raise CheckpointError(f"--last {last}; must be >= 1")
     if len(kept) < last:
         raise CheckpointError(f"{directory}: holds {len(kept)} validation checkpoint(s), fewer than --last "
                               f"{last}; train with train.average_last={last} to keep them")
-    chosen = kept[-last:]
+    return kept[-last:]
+
+
+def average_last(directory: Path, model: nn.Module, *, last: int, score: Scorer,
+                 device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Average the newest ``last`` kept checkpoints of ``directory`` (``model`` gives the shapes and is
+    left untouched), score the average with ``score``, save it and log it to metrics.jsonl; returns
+    the logged row (its manifest entry and the seconds the scoring took)."""
+    chosen = _newest(directory, last)
     work = copy.deepcopy(model)
 
     def states():
@@ -58,7 +65,22 @@ def average_last(directory: Path, model: nn.Module, *, last: int, score: Scorer,
 
     work.load_state_dict(average_state(states()))
     result = score(work)
-    info = {"step": chosen[-1]["step"], "epoch": chosen[-1].get("epoch"), "steps": [e["step"] for e in chosen],
-            **dev_info(result)}
+    newest = chosen[-1]
+    info = {"step": newest["step"], "epoch": newest.get("epoch"), "minutes": newest.get("minutes"),
+            "steps": [e["step"] for e in chosen], **dev_info(result)}
     save_weights(directory, work, which="averaged", info=info)
-    return {**info, "result": result}
+    row = {"kind": "averaged", "file": WEIGHTS["averaged"], **info, "valid_seconds": round(result["seconds"], 3)}
+    append_metrics(directory, row)
+    return row
+
+
+def average_directory(directory: Path, *, last: int, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """``seq2attn average``: average a trained directory's last checkpoints, scored on its dev set."""
+    from .train import load_data  # late: train imports this module
+
+    cfg, codec, model = build_empty(directory)
+    model.to(device)
+    _newest(directory, last)  # fail before reading any data
+    dev = DevSet.encode(codec, load_data(cfg)[1])
+    return average_last(directory, model, last=last, device=device,
+                        score=lambda m: score_dev(m, dev, cfg=cfg, codec=codec, device=torch.device(device)))

@@ -15,13 +15,14 @@ from typing import Annotated
 
 import typer
 
-from . import cli_eval
+from . import cli_eval, cli_model
 from .cli_common import (
     BatchTokens,
     DataDir,
     Device,
     ModelDir,
     Sets,
+    Weights,
     handle_errors,
     load_model,
     read_input,
@@ -194,6 +195,7 @@ def translate(
     device: Device = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
+    weights: Weights = None,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
 
@@ -212,7 +214,7 @@ def translate(
         if threads < 1:
             raise ConfigError(f"--threads {threads}; must be >= 1")
         torch.set_num_threads(threads)
-    loaded = load_model(model, device)
+    loaded = load_model(model, device, weights)
     flags = {"beam_size": beam, "alpha": alpha, "nbest": nbest, "max_len_a": max_len_a, "max_len_b": max_len_b,
              "sample": True if sample else None, "temperature": temperature, "top_k": top_k, "top_p": top_p,
              "seed": seed, "no_repeat_ngram": no_repeat_ngram, "batch_tokens": batch_tokens,
@@ -265,8 +267,8 @@ def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactiv
     return truncated
 
 
-# --- score, evaluate, align: in cli_eval.py ----------------------------------------------------
-for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align):
+# --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------
+for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average):
     app.command()(command)
 
 
@@ -331,8 +333,10 @@ def info(
     manifest = read_manifest(model)
     console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
                   f"{loaded.codec.vocab_size('src')} / tgt {loaded.codec.vocab_size('tgt')}")
-    for which, entry in manifest["weights"].items():
-        console.print(f"  {which}: {entry['file']} step {entry['step']}, dev BLEU {entry['dev_bleu']:.2f}")
+    for which in ("best", "last", "averaged"):
+        if which in manifest["weights"]:
+            used = " (used by default)" if which == loaded.which else ""
+            console.print(f"  {which}: {cli_model.describe(manifest['weights'][which])}{used}")
     typer.echo(json.dumps(to_dict(loaded.cfg)))
 
 

@@ -52,6 +52,9 @@ Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one conf
                                                    "Example: --set train.lr=3e-4 --set model.attention=dot")]
 DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
                                                  "else download). Example: --data-dir ../shared/corpora")]
+WEIGHTS = ("best", "last", "averaged")
+Weights = Annotated[str | None, typer.Option(help="Checkpoint to load: best, last or averaged (default: the "
+                                                 "better of best and averaged by dev BLEU). Example: --weights last")]
 BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
 
 
@@ -92,7 +95,9 @@ def write_output(path: Path | None, lines: list[str]) -> None:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
 
 
-def load_model(model: Path, device: str):
+def load_model(model: Path, device: str, weights: str | None = None):
     from .checkpoint import load
 
-    return load(model, device=pick_device(device))
+    if weights is not None and weights not in WEIGHTS:
+        raise ConfigError(f"--weights {weights!r}; choose one of: {', '.join(WEIGHTS)}")
+    return load(model, which=weights or "auto", device=pick_device(device))

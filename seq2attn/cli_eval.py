@@ -14,6 +14,7 @@ from .cli_common import (
     BatchTokens,
     Device,
     ModelDir,
+    Weights,
     handle_errors,
     load_model,
     stderr_console,
@@ -131,6 +132,7 @@ def evaluate(
     as_json: AsJson = False,
     batch_tokens: BatchTokens = None,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Translate a file and score it against its references in one go.
 
@@ -142,7 +144,7 @@ def evaluate(
 
     sources = read_lines(src)
     ref_streams = _aligned_lines(src, sources, ref)
-    loaded = load_model(model, device)
+    loaded = load_model(model, device, weights)
     result = run(loaded, sources, decode=_decode_config(loaded, beam=beam, batch_tokens=batch_tokens),
                  device=next(loaded.model.parameters()).device)
     hyps = [t.hyp for t in result.translations]
@@ -223,6 +225,7 @@ def align(
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
                                                    "from 1 (Hansards/WPT files). Example: --gold-one-indexed")] = False,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Word alignments from attention: heatmap, Pharaoh links, JSON, images, AER against gold.
 
@@ -242,7 +245,7 @@ def align(
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    loaded = load_model(model, device)
+    loaded = load_model(model, device, weights)
     from .models import set_alignment
 
     set_alignment(loaded.model, layer=layer, head=head)

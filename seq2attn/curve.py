@@ -11,6 +11,11 @@ from typing import Any
 CURVE = "curve.png"
 
 
+def append_metrics(directory: Path, row: dict[str, Any]) -> None:
+    with open(directory / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """The JSON rows of ``metrics.jsonl``; a line cut short by a crash is skipped."""
     rows = []

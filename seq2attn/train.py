@@ -6,7 +6,6 @@ implements with rich (tests use the silent default).
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import signal
@@ -34,7 +33,7 @@ from .checkpoint import (
 )
 from .config import Config, TrainConfig
 from .corpora import load_corpus
-from .curve import draw_curve
+from .curve import append_metrics, draw_curve
 from .data import Batch, length_filter, make_batches
 from .errors import CheckpointError, ConfigError, DataError
 from .models import build_model, count_parameters
@@ -162,13 +161,13 @@ class Trainer:
 
     # --- bookkeeping -------------------------------------------------------------------------
     def log(self, row: dict[str, Any]) -> None:
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        append_metrics(self.out, row)
 
     def save(self, *, best: bool, result: dict[str, Any] | None = None) -> None:
         """Save the last weights (and the best, and a snapshot to average) with their dev scores;
         ``result`` is None when saving between validations (Ctrl-C)."""
-        info = {"step": self.state.step, "epoch": self.state.epoch, **(dev_info(result) if result else {})}
+        info = {"step": self.state.step, "epoch": self.state.epoch, "minutes": round(self.state.minutes, 3),
+                **(dev_info(result) if result else {})}
         if best:
             save_weights(self.out, self.model, which="best", info=info)
         if result and self.cfg.train.average_last:
@@ -378,9 +377,6 @@ def _average(trainer: Trainer) -> None:
         return
     entry = average_last(trainer.out, trainer.model, last=min(trainer.cfg.train.average_last, kept),
                          score=trainer.validate, device=trainer.device)
-    result = entry.pop("result")
-    trainer.log({"kind": "averaged", **entry, "minutes": round(trainer.state.minutes, 3),
-                 "valid_seconds": round(result["seconds"], 3)})
     trainer.reporter.message(f"averaged the checkpoints of steps {', '.join(map(str, entry['steps']))}: dev BLEU "
                              f"{entry['dev_bleu']:.2f} (best checkpoint: {trainer.state.best_bleu:.2f})")
     if trainer.cfg.train.curve:
