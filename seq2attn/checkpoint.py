@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -138,6 +139,24 @@ def snapshots(directory: Path) -> list[dict[str, Any]]:
 
 def save_trainer_state(directory: Path, state: dict[str, Any]) -> None:
     atomic_write(directory / "trainer.pt", lambda tmp: torch.save(state, tmp))
+
+
+def drop_rows_after(path: Path, step: int) -> None:
+    """Remove log rows past ``step`` from a ``metrics.jsonl``: a run resumed from a checkpoint at
+    ``step`` logs those steps again."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and _row_step(line) <= step]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _row_step(line: str) -> float:
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return math.inf  # a torn or foreign line: drop it
 
 
 def load_trainer_state(directory: Path) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def handle_errors(fn):
 # --- options declared once ---------------------------------------------------------------------
 ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `seq2attn train`. "
                                         "Example: -m runs/dates")]
-Device = Annotated[str, typer.Option(help="cpu, cuda or auto (cuda when available). Example: --device cpu")]
+Device = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto (cuda when available). Example: --device cpu")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one config value, repeatable. "
                                                    "Example: --set train.lr=3e-4 --set model.attention=dot")]
 DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
@@ -59,10 +59,12 @@ BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding
 
 
 def pick_device(name: str):
+    import re
+
     from .train import resolve_device
 
-    if name not in ("cpu", "cuda", "auto"):
-        raise ConfigError(f"--device {name!r}; choose one of: cpu, cuda, auto")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"--device {name!r}; choose one of: cpu, cuda, cuda:N, auto")
     return resolve_device(name)
 
 

@@ -8,6 +8,7 @@ dataclass defaults < corpus preset (built-in corpora suggest sizes) < YAML file 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,7 @@ class ModelConfig:
 class TrainConfig:
     lr: float = 1e-3
     batch_tokens: int = 4096  # target tokens per batch (token budget)
+    accum_steps: int = 1  # batches per optimizer step (per rank under torchrun): gradients are summed
     max_steps: int | None = None
     max_epochs: int | None = None
     max_minutes: float | None = None  # wall-clock budget
@@ -96,7 +98,7 @@ class TrainConfig:
     schedule: Literal["plateau", "noam", "cosine", "constant"] = "plateau"
     warmup_steps: int = 4000  # noam, cosine: steps to reach train.lr (the peak)
     seed: int = 1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int | None = None  # CPU threads for torch; None: torch's default
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     log_every: int = 20
@@ -333,7 +335,8 @@ def validate(cfg: Config) -> None:
         ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),
         ("model.dec_layers", m.dec_layers), ("model.heads", m.heads),
         ("model.attention_size", m.attention_size), ("train.lr", t.lr),
-        ("train.batch_tokens", t.batch_tokens), ("train.max_steps", t.max_steps),
+        ("train.batch_tokens", t.batch_tokens), ("train.accum_steps", t.accum_steps),
+        ("train.max_steps", t.max_steps),
         ("train.max_epochs", t.max_epochs), ("train.max_minutes", t.max_minutes),
         ("train.validate_every", t.validate_every), ("train.patience", t.patience),
         ("train.clip_norm", t.clip_norm), ("train.threads", t.threads),
@@ -357,6 +360,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.lr_decay={t.lr_decay}; must be in (0, 1) or null")
     if not all(0.0 <= b < 1.0 for b in t.adam_betas):
         raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
+        raise ConfigError(f"train.device={t.device!r}; choose one of: auto, cpu, cuda, cuda:N")
     if d.alpha < 0:
         raise ConfigError(f"decode.alpha={d.alpha}; must be >= 0")
     if d.max_len_a < 0 or d.max_len_b < 0 or (d.max_len_a == 0 and d.max_len_b == 0):

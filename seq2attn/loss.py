@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .runtime import autocast
 from .tokenizer import PAD_ID
 
 CHUNK_ROWS = 1024  # tokens per chunk: 1024 x 8,000 float32 logits = 32 MB (fastest on the 2-core CPU)
@@ -41,9 +42,9 @@ def token_loss(hidden: Tensor, output: nn.Linear, target: Tensor, *, label_smoot
     float16 as autocast would run them; softmax and loss are float32 either way.
     ``fused=False`` materialises the logits in float32 (the reference path, for tests).
     """
-    h = hidden.reshape(-1, hidden.size(-1)).float()
+    h = _wide(hidden.reshape(-1, hidden.size(-1)))
     y = target.reshape(-1)
-    W, b = output.weight.float(), None if output.bias is None else output.bias.float()
+    W, b = _wide(output.weight), None if output.bias is None else _wide(output.bias)
     with torch.autocast(h.device.type, enabled=False):
         if fused and precision in LOW_PRECISION:
             return _LowPrecisionLinearCE.apply(h, W, b, y, label_smoothing, LOW_PRECISION[precision])
@@ -51,6 +52,11 @@ def token_loss(hidden: Tensor, output: nn.Linear, target: Tensor, *, label_smoot
             return _torch_fused(h, W, b, y, label_smoothing)
         return F.cross_entropy(F.linear(h, W, b), y, ignore_index=PAD_ID, reduction="sum",
                                label_smoothing=label_smoothing)
+
+
+def _wide(t: Tensor) -> Tensor:
+    """float32, or float64 when the model runs in float64 (exactness tests)."""
+    return t if t.dtype == torch.float64 else t.float()
 
 
 def _torch_fused(h: Tensor, W: Tensor, b: Tensor | None, y: Tensor, label_smoothing: float) -> Tensor:
@@ -122,3 +128,20 @@ class _LowPrecisionLinearCE(torch.autograd.Function):
         ctx.grads = None  # one backward only: free the buffers with the graph
         scale = lambda g: None if g is None else g * grad_out
         return scale(grad_h), scale(grad_W), scale(grad_b), None, None, None
+
+
+class LossModel(nn.Module):
+    """Summed token cross-entropy of a teacher-forced pass (padding ignored): the module that
+    DistributedDataParallel wraps, so the output layer inside the loss is synchronised too."""
+
+    def __init__(self, model: nn.Module, *, label_smoothing: float, precision: str, device: torch.device):
+        super().__init__()
+        self.model, self.label_smoothing, self.precision, self.device = model, label_smoothing, precision, device
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                tgt_out: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            out = self.model.features(src, src_lengths, tgt_in)
+        # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
+        return token_loss(out.hidden, self.model.output_layer, tgt_out,
+                          label_smoothing=self.label_smoothing, precision=self.precision)

@@ -13,10 +13,9 @@ import torch
 from torch import nn
 
 from .config import Config
-from .data import Batch, make_batches
-from .loss import token_loss
+from .data import make_batches
+from .loss import LossModel
 from .metrics import corpus_scores
-from .runtime import autocast
 from .search import search
 from .textfiles import Parallel
 from .tokenizer import TextCodec
@@ -31,15 +30,6 @@ class DevSet:
     @classmethod
     def encode(cls, codec: TextCodec, text: Parallel) -> DevSet:
         return cls(text, codec.encode(text.src, side="src"), codec.encode(text.tgt, side="tgt"))
-
-
-def batch_loss(model: nn.Module, batch: Batch, cfg: Config, device: torch.device) -> torch.Tensor:
-    """Summed token cross-entropy of a teacher-forced pass (padding ignored)."""
-    with autocast(device, cfg.train.precision):
-        out = model.features(batch.src, batch.src_lengths, batch.tgt_in)
-    # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
-    return token_loss(out.hidden, model.output_layer, batch.tgt_out,
-                      label_smoothing=cfg.train.label_smoothing, precision=cfg.train.precision)
 
 
 def translate_ids(model: nn.Module, src_ids: Sequence[list[int]], *, cfg: Config,
@@ -59,10 +49,12 @@ def score_dev(model: nn.Module, dev: DevSet, *, cfg: Config, codec: TextCodec,
     """Dev loss and perplexity, BLEU, chrF, exact match, an example, and the seconds it all took."""
     start = time.monotonic()
     model.eval()
+    loss_of = LossModel(model, label_smoothing=cfg.train.label_smoothing, precision=cfg.train.precision,
+                        device=device)
     total, tokens = 0.0, 0
     for batch in make_batches(dev.src_ids, dev.tgt_ids, batch_tokens=cfg.train.batch_tokens):
         batch = batch.to(device)
-        total += float(batch_loss(model, batch, cfg, device))
+        total += float(loss_of(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out))
         tokens += batch.n_tgt_tokens
     text = codec.decode(translate_ids(model, dev.src_ids, cfg=cfg, device=device), side="tgt")
     scores = {s.name: s.score for s in corpus_scores(text, [dev.text.tgt], metrics=("bleu", "chrf", "exact"))}
