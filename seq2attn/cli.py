@@ -250,7 +250,7 @@ def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactiv
             sys.stdout.flush()
 
         return _stream(loaded, decode, dev, fmt=fmt, write=write, interactive=interactive, quiet=quiet)
-    from .checkpoint import atomic_write
+    from .fsutil import atomic_write
 
     truncated = 0
 

@@ -89,7 +89,7 @@ def write_output(path: Path | None, lines: list[str]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from .checkpoint import atomic_write_text
+    from .fsutil import atomic_write_text
 
     try:
         atomic_write_text(path, text)

@@ -245,22 +245,50 @@ def parse_set(item: str) -> tuple[str, str, Any]:
     key, raw = item.split("=", 1)
     section, name = key.strip().split(".", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = safe_yaml(raw) if raw.strip() else ""
+    except (yaml.YAMLError, ConfigError):
         value = raw
     return section, name, value
 
 
+YAML_LIMIT = 1 << 20  # a config file is a few hundred bytes; anything near this is not one
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: ``*name`` can expand a few hundred bytes into gigabytes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed in a config")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str) -> Any:
+    """Parse YAML without python tags or aliases; ConfigError (line number) or yaml.YAMLError."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except RecursionError:
+        raise ConfigError("nested too deeply") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, dict[str, Any]]:
+    from .errors import brief
+    from .fsutil import read_limited
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_limited(p, YAML_LIMIT).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the config ({brief(e)})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = safe_yaml(text.removeprefix("\ufeff")) or {}
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -38,7 +38,7 @@ def draw_curve(directory: Path) -> Path:
     """Redraw ``directory/curve.png`` from its metrics (atomically: a reader never sees half a file)."""
     from matplotlib.figure import Figure  # late: matplotlib takes a second to import
 
-    from .checkpoint import atomic_write
+    from .fsutil import atomic_write
 
     rows = read_metrics(directory / "metrics.jsonl")
     fig = Figure(figsize=(10, 7), layout="constrained")

@@ -30,10 +30,8 @@ from .checkpoint import (
     load_config,
     load_trainer_state,
     load_weights,
+    save_checkpoint,
     save_setup,
-    save_snapshot,
-    save_trainer_state,
-    save_weights,
     snapshots,
 )
 from .config import Config, TrainConfig
@@ -249,22 +247,20 @@ class Trainer:
         distributed.barrier(self.world)
 
     def _save(self, *, best: bool, result: dict[str, Any] | None) -> None:
-        """The last weights (and the best, and a snapshot to average) with their dev scores;
-        ``result`` is None when saving between validations (Ctrl-C)."""
+        """The last weights (and the best, and a snapshot to average) with their dev scores, as one
+        unit; ``result`` is None when saving between validations (Ctrl-C)."""
         info = {"step": self.state.step, "epoch": self.state.epoch, "minutes": round(self.state.minutes, 3),
                 **(dev_info(result) if result else {})}
-        if best:
-            save_weights(self.out, self.model, which="best", info=info)
-        if result and self.cfg.train.average_last:
-            save_snapshot(self.out, self.model, info=info, keep=self.cfg.train.average_last)
-        save_weights(self.out, self.model, which="last", info=info)
-        save_trainer_state(self.out, {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
-            "counters": vars(self.state),
-            "torch_rng": torch.get_rng_state(),
-            **({"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
-        })
+        keep = self.cfg.train.average_last if result else None
+        save_checkpoint(self.out, self.model, which=("best", "last") if best else ("last",), info=info,
+                        keep_snapshots=keep, trainer_state={
+                            "optimizer": self.optimizer.state_dict(),
+                            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+                            "counters": vars(self.state),
+                            "torch_rng": torch.get_rng_state(),
+                            **({"cuda_rng": torch.cuda.get_rng_state(self.device)}
+                               if self.device.type == "cuda" else {}),
+                        })
 
     def restore(self) -> None:
         saved = load_trainer_state(self.out)
