@@ -24,12 +24,11 @@ from .cli_common import (
     Sets,
     Weights,
     handle_errors,
-    load_model,
     read_input,
     stderr_console,
     write_output,
 )
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 
 app = typer.Typer(
     name="seq2attn",
@@ -93,9 +92,6 @@ def train(
 
 
 # --- translate ---------------------------------------------------------------------------------
-STREAM_CHUNK = 2000  # lines read ahead from a pipe before translating them (earlier when input pauses)
-
-
 def _translate_progress(total: int | None, quiet: bool):
     """A rich progress bar on stderr (sentences/s), or None when quiet or stderr is no terminal."""
     console = stderr_console()
@@ -135,26 +131,6 @@ def _run_with_progress(run, *, total: int | None, quiet: bool):
             bar.update(task, completed=done, rate=f"{rate:,.1f} sent/s")
 
         return run(advance)
-
-
-def _stream(loaded, decode, dev, *, fmt: str, write, interactive: bool, quiet: bool) -> int:
-    """Translate stdin chunk by chunk (line by line when it is a terminal), calling ``write(lines)``
-    after each chunk; returns how many source lines were truncated."""
-    from .translate import format_line, read_chunks
-    from .translate import translate as run
-
-    truncated = 0
-    chunks = read_chunks(sys.stdin.buffer, max_lines=1 if interactive else STREAM_CHUNK)
-
-    def loop(progress) -> None:
-        nonlocal truncated
-        for chunk in chunks:
-            result = run(loaded, chunk, decode=decode, device=dev, progress=progress)
-            truncated += result.truncated
-            write([format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
-
-    _run_with_progress(loop, total=None, quiet=quiet or interactive)
-    return truncated
 
 
 @app.command()
@@ -201,70 +177,38 @@ def translate(
 
     Example: seq2attn translate -m runs/dates --beam 5 < dates.txt > iso.txt
     """
-    import torch
-
-    from .config import resolve_config
-    from .search import check_decode
-    from .translate import FORMATS, format_line
-    from .translate import translate as run
+    from .api import load
+    from .translate import FORMATS, STREAM_CHUNK, format_line, translate_stream
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads {threads}; must be >= 1")
-        torch.set_num_threads(threads)
-    loaded = load_model(model, device, weights)
-    flags = {"beam_size": beam, "alpha": alpha, "nbest": nbest, "max_len_a": max_len_a, "max_len_b": max_len_b,
-             "sample": True if sample else None, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-             "seed": seed, "no_repeat_ngram": no_repeat_ngram, "batch_tokens": batch_tokens,
-             "precision": precision}
-    decode = resolve_config(base=loaded.cfg, flags={"decode": flags}).decode
-    check_decode(decode)
+    m = load(model, device=device, threads=threads, weights=weights)
+    decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
+                             sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
+                             seed=seed, no_repeat_ngram=no_repeat_ngram, batch_tokens=batch_tokens,
+                             precision=precision)
     if decode.nbest > 1 and fmt != "jsonl":
         raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
-    dev = next(loaded.model.parameters()).device
     # no bar when the translations go to the terminal too: it would tear them apart
     no_bar = quiet or (output is None and sys.stdout.isatty())
     if input is not None:
         lines = read_input(input)
-        result = _run_with_progress(lambda p: run(loaded, lines, decode=decode, device=dev, progress=p),
-                                    total=len(lines), quiet=no_bar)
-        write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
-        truncated = result.truncated
+        out = _run_with_progress(lambda p: m.translate(lines, decode=decode, progress=p), total=len(lines),
+                                 quiet=no_bar)
+        write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in out])
+        truncated = sum(t.truncated for t in out)
     else:
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
             stderr_console().print("translating each line as you enter it; end with Ctrl-D")
-        truncated = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
+        truncated = _run_with_progress(
+            lambda p: translate_stream(lambda lines: m.translate(lines, decode=decode, progress=p), sys.stdin.buffer,
+                                       output, fmt=fmt, nbest=decode.nbest > 1,
+                                       chunk_lines=1 if interactive else STREAM_CHUNK),
+            total=None, quiet=no_bar or interactive)
     if truncated and not quiet:
-        stderr_console().print(f"warning: {truncated} source lines were longer than {loaded.cfg.data.max_length} "
-                        "tokens and were truncated")
-
-
-def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:
-    """Stream stdin to stdout (flushed after every chunk), or to ``output`` written atomically."""
-    if output is None:
-        def write(lines: list[str]) -> None:
-            sys.stdout.write("".join(line + "\n" for line in lines))
-            sys.stdout.flush()
-
-        return _stream(loaded, decode, dev, fmt=fmt, write=write, interactive=interactive, quiet=quiet)
-    from .fsutil import atomic_write
-
-    truncated = 0
-
-    def fill(tmp: str) -> None:
-        nonlocal truncated
-        with open(tmp, "w", encoding="utf-8") as f:
-            truncated = _stream(loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=quiet,
-                                write=lambda lines: f.write("".join(line + "\n" for line in lines)))
-
-    try:
-        atomic_write(output, fill)
-    except OSError as e:
-        raise DataError(f"{output}: cannot write ({e.strerror})") from None
-    return truncated
+        stderr_console().print(f"warning: {truncated} source lines were longer than {m.cfg.data.max_length} "
+                               "tokens and were truncated")
 
 
 # --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------

@@ -1,5 +1,5 @@
 """What every seq2attn command shares: one-line errors, the options declared once, reading
-input and writing output (atomically), loading a model directory."""
+input and writing output (atomically)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ConfigError, DataError, Seq2AttnError
+from .errors import DataError, Seq2AttnError
 
 
 def stderr_console():
@@ -52,20 +52,9 @@ Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one conf
                                                    "Example: --set train.lr=3e-4 --set model.attention=dot")]
 DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
                                                  "else download). Example: --data-dir ../shared/corpora")]
-WEIGHTS = ("best", "last", "averaged")
 Weights = Annotated[str | None, typer.Option(help="Checkpoint to load: best, last or averaged (default: the "
                                                  "better of best and averaged by dev BLEU). Example: --weights last")]
 BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
-
-
-def pick_device(name: str):
-    import re
-
-    from .train import resolve_device
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
-        raise ConfigError(f"--device {name!r}; choose one of: cpu, cuda, cuda:N, auto")
-    return resolve_device(name)
 
 
 def read_input(path: Path | None) -> list[str]:
@@ -96,10 +85,3 @@ def write_output(path: Path | None, lines: list[str]) -> None:
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
 
-
-def load_model(model: Path, device: str, weights: str | None = None):
-    from .checkpoint import load
-
-    if weights is not None and weights not in WEIGHTS:
-        raise ConfigError(f"--weights {weights!r}; choose one of: {', '.join(WEIGHTS)}")
-    return load(model, which=weights or "auto", device=pick_device(device))

@@ -16,7 +16,6 @@ from .cli_common import (
     ModelDir,
     Weights,
     handle_errors,
-    load_model,
     stderr_console,
     write_output,
 )
@@ -109,17 +108,6 @@ def score(
         _print_scores(corpus_scores(hyps, ref_streams, metrics=names), as_json=as_json)
 
 
-def _decode_config(loaded, *, beam: int | None, batch_tokens: int | None = None):
-    from dataclasses import replace
-
-    decode = loaded.cfg.decode
-    if beam is not None:
-        if beam < 1:
-            raise ConfigError(f"--beam {beam}; must be >= 1")
-        decode = replace(decode, beam_size=beam)
-    return decode if batch_tokens is None else replace(decode, batch_tokens=batch_tokens)
-
-
 @handle_errors
 def evaluate(
     model: ModelDir,
@@ -138,16 +126,14 @@ def evaluate(
 
     Example: seq2attn evaluate -m runs/dates --src test.src --ref test.tgt --beam 5 --out test.hyp
     """
+    from .api import load
     from .metrics import corpus_scores
     from .textfiles import read_lines
-    from .translate import translate as run
 
     sources = read_lines(src)
     ref_streams = _aligned_lines(src, sources, ref)
-    loaded = load_model(model, device, weights)
-    result = run(loaded, sources, decode=_decode_config(loaded, beam=beam, batch_tokens=batch_tokens),
-                 device=next(loaded.model.parameters()).device)
-    hyps = [t.hyp for t in result.translations]
+    m = load(model, device=device, weights=weights)
+    hyps = [t.hyp for t in m.translate(sources, beam=beam, batch_tokens=batch_tokens)]
     if out is not None:
         write_output(out, hyps)
     _print_scores(corpus_scores(hyps, ref_streams, metrics=_metric_names(metrics)), as_json=as_json)
@@ -172,19 +158,6 @@ def _check_align_args(*, sentence, src_file, tgt_file, target, fmt, level, gold)
         raise ConfigError(f"--level {level!r}; choose one of: {', '.join(LEVELS)}")
     if gold is not None and tgt_file is None:
         raise ConfigError("--gold needs --src and --tgt: gold links refer to the words of given translations")
-
-
-def _alignments(loaded, translations, targets, *, level: str):
-    from .alignment import subword_alignment, word_alignment
-
-    out = []
-    for i, t in enumerate(translations):
-        if level == "subword":
-            out.append(subword_alignment(src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention))
-        else:
-            out.append(word_alignment(loaded.codec, src=t.src, tgt=t.hyp if targets is None else targets[i],
-                                      src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention))
-    return out
 
 
 def _image_paths(image: Path, n: int) -> list[Path]:
@@ -231,10 +204,9 @@ def align(
 
     Example: seq2attn align -m runs/lexalign --src test.src --tgt test.tgt --gold test.align
     """
-    from .alignment import alignment_error_rate, hard_links, image_format, read_gold, save_image
+    from .alignment import image_format, read_gold
+    from .api import load
     from .textfiles import read_lines
-    from .translate import force
-    from .translate import translate as run
 
     _check_align_args(sentence=sentence, src_file=src_file, tgt_file=tgt_file, target=target, fmt=fmt,
                       level=level, gold=gold)
@@ -245,36 +217,66 @@ def align(
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    loaded = load_model(model, device, weights)
-    from .models import set_alignment
+    m = load(model, device=device, weights=weights)
+    m.set_alignment(layer=layer, head=head)
+    if targets is None:
+        translations = m.translate(sources, beam=beam)
+        beam_size = m.decode_config(beam=beam).beam_size
+        mode = "greedy" if beam_size == 1 else f"beam {beam_size}"
+    else:
+        translations, mode = m.align(sources, targets), "forced"
+    truncated = sum(t.truncated for t in translations)
+    if truncated:
+        stderr_console().print(f"warning: {truncated} sentences were longer than {m.cfg.data.max_length} "
+                               "tokens and were truncated")
+    render_alignments(m, translations, fmt=fmt, level=level, threshold=threshold, image=image, golds=golds,
+                      mode=mode)
 
-    set_alignment(loaded.model, layer=layer, head=head)
-    dev = next(loaded.model.parameters()).device
-    decode = _decode_config(loaded, beam=beam)
-    result = (run(loaded, sources, decode=decode, device=dev) if targets is None
-              else force(loaded, sources, targets, decode=decode, device=dev))
-    if result.truncated:
-        stderr_console().print(f"warning: {result.truncated} sentences were longer than {loaded.cfg.data.max_length} "
-                        "tokens and were truncated")
-    data = _alignments(loaded, result.translations, targets, level=level or "word")
+
+def _alignments(m, translations, *, level: str):
+    from .alignment import subword_alignment
+
+    if level == "subword":
+        return [subword_alignment(src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention)
+                for t in translations]
+    return [m.word_alignment(t) for t in translations]
+
+
+def render_alignments(m, translations, *, fmt: str, level: str | None, threshold: float | None,
+                      image: Path | None, golds, mode: str) -> None:
+    """The outputs of ``align``: images when asked, then AER against gold links, or the heatmaps
+    (stderr, the translations on stdout), or one line of links or JSON per sentence."""
+    from .alignment import hard_links
+
+    data = _alignments(m, translations, level=level or "word")
     links = [hard_links(a.weights, threshold=threshold) for a in data]
     if image is not None:
-        for path, a, t in zip(_image_paths(image, len(sources)), data, result.translations):
-            if a.weights.numel():  # an empty line has nothing to draw
-                save_image(path, a, title=t.hyp)
+        _save_images(image, data, translations)
     if golds is not None:
-        aer = alignment_error_rate(links, golds)
-        typer.echo(json.dumps(aer.as_dict()) if fmt == "json" else
-                   f"AER {100 * aer.aer:.2f}\tprecision {100 * aer.precision:.2f}\trecall {100 * aer.recall:.2f}"
-                   f"\tsentences {aer.sentences}\tlinks {aer.links}\tsure {aer.sure}\tpossible {aer.possible}")
-        return
-    if fmt == "heatmap":
+        _print_aer(links, golds, as_json=fmt == "json")
+    elif fmt == "heatmap":
         # the heatmap shows pieces unless told otherwise: that is what the model attends over
-        shown = data if level is not None else _alignments(loaded, result.translations, targets, level="subword")
-        mode = "forced" if targets is not None else "greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}"
-        _print_heatmaps(result.translations, shown, mode=mode)
+        _print_heatmaps(translations, data if level is not None else _alignments(m, translations, level="subword"),
+                        mode=mode)
     else:
-        write_output(None, _alignment_lines(result.translations, data, links, fmt=fmt, level=level or "word"))
+        write_output(None, _alignment_lines(translations, data, links, fmt=fmt, level=level or "word"))
+
+
+def _save_images(image: Path, alignments, translations) -> None:
+    from .alignment import save_image
+
+    for path, a, t in zip(_image_paths(image, len(translations)), alignments, translations):
+        if a.weights.numel():  # an empty line has nothing to draw
+            save_image(path, a, title=t.hyp)
+
+
+def _print_aer(links, golds, *, as_json: bool) -> None:
+    from .alignment import alignment_error_rate
+
+    aer = alignment_error_rate(links, golds)
+    typer.echo(json.dumps(aer.as_dict()) if as_json else
+               f"AER {100 * aer.aer:.2f}\tprecision {100 * aer.precision:.2f}\trecall {100 * aer.recall:.2f}"
+               f"\tsentences {aer.sentences}\tlinks {aer.links}\tsure {aer.sure}\tpossible {aer.possible}")
 
 
 def _print_heatmaps(translations, alignments, *, mode: str) -> None:

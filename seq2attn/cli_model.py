@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli_common import Device, ModelDir, handle_errors, pick_device, stderr_console
+from .cli_common import Device, ModelDir, handle_errors, stderr_console
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -40,11 +40,14 @@ def average(
     """
     from pathlib import Path
 
+    from .api import check_device
     from .averaging import average_directory
     from .checkpoint import read_manifest
     from .curve import CURVE, draw_curve
+    from .train import resolve_device
 
-    row = average_directory(Path(model), last=last, device=pick_device(device))
+    check_device(device)
+    row = average_directory(Path(model), last=last, device=resolve_device(device))
     console = stderr_console()
     console.print(f"averaged: {describe(row)}")
     best = read_manifest(model)["weights"].get("best")
