@@ -27,10 +27,6 @@ class DevSet:
     src_ids: list[list[int]]
     tgt_ids: list[list[int]]
 
-    @classmethod
-    def encode(cls, codec: TextCodec, text: Parallel) -> DevSet:
-        return cls(text, codec.encode(text.src, side="src"), codec.encode(text.tgt, side="tgt"))
-
 
 def translate_ids(model: nn.Module, src_ids: Sequence[list[int]], *, cfg: Config,
                   device: torch.device) -> list[list[int]]:
