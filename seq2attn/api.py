@@ -182,6 +182,9 @@ def load(directory: str | Path, *, device: str = "auto", threads: int | None = N
     from .ct2 import CT2Engine, is_export
 
     if is_export(path):
+        if weights is not None:
+            raise ConfigError(f"weights={weights!r} (--weights): {path} is an export, which holds one set of "
+                              "weights (export picks the better of best and averaged)")
         ct2 = CT2Engine(path, device=device, threads=threads)
         return Model(path, ct2.cfg, ct2.codec, ct2)
     if threads is not None:
