@@ -22,6 +22,7 @@ is refused, and the manifest may name only the files above, inside the directory
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -132,6 +133,14 @@ def save_setup(directory: Path, cfg: Config, codec: TextCodec) -> None:
         raise CheckpointError(f"{directory}: cannot write the model directory ({brief(e)})") from None
 
 
+def _saveable(model: nn.Module) -> nn.Module:
+    """The model itself on the CPU, else a CPU copy: on CUDA the GRU's weights are views of one flat
+    cuDNN buffer, which safetensors refuses as shared storage (tied parameters stay tied in the copy)."""
+    if all(p.device.type == "cpu" for p in model.parameters()):
+        return model
+    return copy.deepcopy(model).to("cpu")
+
+
 def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], info: dict[str, Any],
                     trainer_state: dict[str, Any] | None = None, keep_snapshots: int | None = None) -> None:
     """Save one checkpoint as one unit: the weights named in ``which`` ("best", "last", "averaged")
@@ -142,6 +151,7 @@ def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], 
     once the manifest no longer names them)."""
     manifest = read_manifest(directory)
     staged: list[tuple[str, Path]] = []
+    cpu_model = _saveable(model)
     names = [(w, WEIGHTS[w]) for w in which]
     if keep_snapshots is not None:
         names.append(("snapshot", f"{SNAPSHOTS}/step-{info['step']:08d}.safetensors"))
@@ -149,7 +159,7 @@ def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], 
     try:
         for w, name in names:
             path = directory / name
-            staged.append((staged_write(path, lambda tmp: save_model(model, tmp, metadata={"format": FORMAT})), path))
+            staged.append((staged_write(path, lambda tmp: save_model(cpu_model, tmp, metadata={"format": FORMAT})), path))
             entry = {"file": name, "sha256": sha256(staged[-1][0]), **info}
             if w != "snapshot":
                 manifest["weights"][w] = entry

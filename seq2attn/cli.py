@@ -232,9 +232,10 @@ def translate(
     no_repeat_ngram: Annotated[int | None, typer.Option(help="Never repeat an n-gram of this size within a "
                                                            "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA) "
-                                                     "(default: the model's decode.precision). "
-                                                     "Example: --precision bf16")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA), fp16 (CUDA) or int8 "
+                                                     "(CPU: int8 GRU/Linear weights; a CTranslate2 export: its "
+                                                     "int8 kernels) (default: the model's decode.precision). "
+                                                     "Example: --precision int8")] = None,
     device: Device = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
