@@ -22,10 +22,12 @@ from .cli_common import (
     Device,
     ModelDir,
     Sets,
+    decode_config,
     handle_errors,
     load_model,
     read_input,
     stderr_console,
+    warn_truncated,
     write_output,
 )
 from .errors import ConfigError, DataError
@@ -85,9 +87,12 @@ def train(
     try:
         state = run_training(cfg, out, resume=resume, reporter=RichReporter())
     except Interrupted as e:
-        stderr_console().print(f"interrupted at step {e.step}; saved the last checkpoint in {out} "
-                        f"(continue with: seq2attn train --out {out} --resume)")
-        raise typer.Exit(130) from None
+        import signal
+
+        what = "interrupted" if e.signal == signal.SIGINT else f"stopped by {signal.Signals(e.signal).name}"
+        stderr_console().print(f"{what} at step {e.step}; saved the last checkpoint in {out} "
+                               f"(continue with: seq2attn train --out {out} --resume)")
+        raise typer.Exit(128 + e.signal) from None
     stderr_console().print(f"done at step {state.step}: best dev BLEU {state.best_bleu:.2f}; model in {out}")
 
 
@@ -201,8 +206,6 @@ def translate(
     """
     import torch
 
-    from .config import resolve_config
-    from .search import check_decode
     from .translate import FORMATS, format_line
     from .translate import translate as run
 
@@ -217,8 +220,7 @@ def translate(
              "sample": True if sample else None, "temperature": temperature, "top_k": top_k, "top_p": top_p,
              "seed": seed, "no_repeat_ngram": no_repeat_ngram, "batch_tokens": batch_tokens,
              "precision": precision}
-    decode = resolve_config(base=loaded.cfg, flags={"decode": flags}).decode
-    check_decode(decode)
+    decode = decode_config(loaded, **flags)
     if decode.nbest > 1 and fmt != "jsonl":
         raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
     dev = next(loaded.model.parameters()).device
@@ -235,9 +237,8 @@ def translate(
         if interactive and not quiet:
             stderr_console().print("translating each line as you enter it; end with Ctrl-D")
         truncated = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
-    if truncated and not quiet:
-        stderr_console().print(f"warning: {truncated} source lines were longer than {loaded.cfg.data.max_length} "
-                        "tokens and were truncated")
+    if not quiet:
+        warn_truncated(truncated, loaded, what="source lines")
 
 
 def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ConfigError, DataError, Seq2AttnError
+from .errors import ConfigError, DataError, Seq2AttnError, brief
 
 
 def stderr_console():
@@ -27,21 +27,39 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def handle_errors(fn):
-    """Turn library errors into one line and exit 1; never a traceback for bad input."""
+    """Turn library errors and failed reads or writes (OSError: a full disk, a missing file, a
+    closed pipe) into one line and exit 1; never a traceback for bad input. Other exceptions are
+    bugs and keep their traceback; ``SEQ2ATTN_DEBUG=1`` shows the traceback of OSErrors too."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # a full disk under `> file` shows here, not after the exit code
+            return result
         except Seq2AttnError as e:
             raise fail(str(e)) from None
         except BrokenPipeError:  # e.g. `seq2attn translate ... | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _drop_stdout()
             raise typer.Exit(0) from None
+        except OSError as e:
+            if os.environ.get("SEQ2ATTN_DEBUG") == "1":
+                raise
+            _drop_stdout()
+            where = e.filename if e.filename is not None else "<stdout>"
+            raise fail(f"{where}: {brief(e)}") from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
     return wrapper
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that Python's own flush at exit cannot fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's stdout)
+        pass
 
 
 # --- options declared once ---------------------------------------------------------------------
@@ -77,7 +95,7 @@ def read_input(path: Path | None) -> list[str]:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(f"<stdin> line {line}: not valid UTF-8") from None
-    return text.splitlines()
+    return text.removeprefix("\ufeff").splitlines()  # a BOM is no part of the first sentence
 
 
 def write_output(path: Path | None, lines: list[str]) -> None:
@@ -92,6 +110,23 @@ def write_output(path: Path | None, lines: list[str]) -> None:
         atomic_write_text(path, text)
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
+
+
+def decode_config(loaded, **flags):
+    """The model's decode settings with a command's flags (None: not given) on top, validated in
+    full: the one place where every command's decoding options are checked."""
+    from .config import resolve_config
+    from .search import check_decode
+
+    decode = resolve_config(base=loaded.cfg, flags={"decode": flags}).decode
+    check_decode(decode)
+    return decode
+
+
+def warn_truncated(truncated: int, loaded, *, what: str = "sentences") -> None:
+    if truncated:
+        stderr_console().print(f"warning: {truncated} {what} were longer than {loaded.cfg.data.max_length} "
+                               "tokens and were truncated")
 
 
 def load_model(model: Path, device: str):

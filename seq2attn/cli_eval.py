@@ -14,9 +14,11 @@ from .cli_common import (
     BatchTokens,
     Device,
     ModelDir,
+    decode_config,
     handle_errors,
     load_model,
     stderr_console,
+    warn_truncated,
     write_output,
 )
 from .errors import ConfigError, DataError
@@ -29,7 +31,10 @@ Beam = Annotated[int | None, typer.Option(help="Beam size (default: the model's 
 
 
 def _metric_names(metrics: str) -> list[str]:
-    return [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    names = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    if not names:
+        raise ConfigError(f"--metrics {metrics!r}: no metric named; choose from: bleu, chrf, ter, exact")
+    return names
 
 
 def _aligned_lines(first: Path, lines: list[str], others: list[Path]) -> list[list[str]]:
@@ -108,17 +113,6 @@ def score(
         _print_scores(corpus_scores(hyps, ref_streams, metrics=names), as_json=as_json)
 
 
-def _decode_config(loaded, *, beam: int | None, batch_tokens: int | None = None):
-    from dataclasses import replace
-
-    decode = loaded.cfg.decode
-    if beam is not None:
-        if beam < 1:
-            raise ConfigError(f"--beam {beam}; must be >= 1")
-        decode = replace(decode, beam_size=beam)
-    return decode if batch_tokens is None else replace(decode, batch_tokens=batch_tokens)
-
-
 @handle_errors
 def evaluate(
     model: ModelDir,
@@ -140,15 +134,17 @@ def evaluate(
     from .textfiles import read_lines
     from .translate import translate as run
 
+    names = _metric_names(metrics)
     sources = read_lines(src)
     ref_streams = _aligned_lines(src, sources, ref)
     loaded = load_model(model, device)
-    result = run(loaded, sources, decode=_decode_config(loaded, beam=beam, batch_tokens=batch_tokens),
+    result = run(loaded, sources, decode=decode_config(loaded, beam_size=beam, batch_tokens=batch_tokens),
                  device=next(loaded.model.parameters()).device)
+    warn_truncated(result.truncated, loaded)
     hyps = [t.hyp for t in result.translations]
     if out is not None:
         write_output(out, hyps)
-    _print_scores(corpus_scores(hyps, ref_streams, metrics=_metric_names(metrics)), as_json=as_json)
+    _print_scores(corpus_scores(hyps, ref_streams, metrics=names), as_json=as_json)
 
 
 # --- align -------------------------------------------------------------------------------------
@@ -239,6 +235,8 @@ def align(
         image_format(image)  # fail before decoding anything
     sources = [sentence] if sentence is not None else read_lines(src_file)
     targets = [target] if target is not None else (read_lines(tgt_file) if tgt_file is not None else None)
+    if tgt_file is not None:
+        _aligned_lines(src_file, sources, [tgt_file])
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
@@ -247,12 +245,10 @@ def align(
 
     set_alignment(loaded.model, layer=layer, head=head)
     dev = next(loaded.model.parameters()).device
-    decode = _decode_config(loaded, beam=beam)
+    decode = decode_config(loaded, beam_size=beam)
     result = (run(loaded, sources, decode=decode, device=dev) if targets is None
               else force(loaded, sources, targets, decode=decode, device=dev))
-    if result.truncated:
-        stderr_console().print(f"warning: {result.truncated} sentences were longer than {loaded.cfg.data.max_length} "
-                        "tokens and were truncated")
+    warn_truncated(result.truncated, loaded)
     data = _alignments(loaded, result.translations, targets, level=level or "word")
     links = [hard_links(a.weights, threshold=threshold) for a in data]
     if image is not None:

@@ -8,6 +8,7 @@ dataclass defaults < corpus preset (built-in corpora suggest sizes) < YAML file 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -161,6 +162,15 @@ def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return out
 
 
+INT_LIMIT = 2**31 - 1  # larger sizes, steps or seeds are typos, and overflow torch or tokenizers
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short: a message stays one readable line whatever the input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _coerce(path: str, value: Any, hint: Any) -> Any:
     """Check and convert ``value`` to the annotated type ``hint``; raise ConfigError naming ``path``."""
     origin = get_origin(hint)
@@ -177,58 +187,64 @@ def _coerce(path: str, value: Any, hint: Any) -> Any:
                 return _coerce(path, value, opt)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{path}: got {value!r}")
+        raise ConfigError(errors[0] if errors else f"{path}: got {_show(value)}")
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
-            raise ConfigError(f"{path}={value!r}; choose one of: {', '.join(map(str, choices))}")
+            raise ConfigError(f"{path}={_show(value)}; choose one of: {', '.join(map(str, choices))}")
         return value
     if origin is tuple:
         args = get_args(hint)
         if isinstance(value, str):
             value = value.split(",")
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{path}: expected {len(args)} values, got {value!r}")
+            raise ConfigError(f"{path}: expected {len(args)} values, got {_show(value)}")
         return tuple(_coerce(path, v, a) for v, a in zip(value, args))
     if hint is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
             return value.lower() in ("true", "yes", "1", "on")
-        raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        raise ConfigError(f"{path}: expected true or false, got {_show(value)}")
     if hint is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+            raise ConfigError(f"{path}: expected an integer, got {_show(value)}")
         try:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}") from None
+            number = int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{path}: expected an integer, got {_show(value)}") from None
+        if abs(number) > INT_LIMIT:
+            raise ConfigError(f"{path}: {_show(value)} is out of range (at most {INT_LIMIT})")
+        return number
     if hint is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
+            raise ConfigError(f"{path}: expected a number, got {_show(value)}")
         try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}: expected a number, got {value!r}") from None
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{path}: expected a number, got {_show(value)}") from None
+        if not math.isfinite(number):  # nan slips past every range check; inf is never meant
+            raise ConfigError(f"{path}: expected a finite number, got {_show(value)}")
+        return number
     if hint is str:
         if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
+            raise ConfigError(f"{path}: expected a string, got {_show(value)}")
         return str(value)
-    raise AssertionError(f"unsupported config type {hint!r} at {path}")
+    raise AssertionError(f"unsupported config type {_show(hint)} at {path}")
 
 
 def _apply(cfg: Config, section: str, values: dict[str, Any], source: str) -> Config:
     if section not in _SECTION_TYPES:
-        raise ConfigError(f"{source}: unknown section {section!r}; choose one of: {', '.join(_SECTION_TYPES)}")
+        raise ConfigError(f"{source}: unknown section {_show(section)}; choose one of: {', '.join(_SECTION_TYPES)}")
     cls = _SECTION_TYPES[section]
     hints = get_type_hints(cls)
     changes = {}
     for key, value in values.items():
         if key not in hints:
             raise ConfigError(
-                f"{source}: unknown option {section}.{key}; choose one of: {', '.join(hints)}"
+                f"{source}: unknown option {section}.{str(key)[:60]}; choose one of: {', '.join(hints)}"
             )
         changes[key] = _coerce(f"{section}.{key}", value, hints[key])
     return replace(cfg, **{section: replace(getattr(cfg, section), **changes)})
@@ -237,7 +253,7 @@ def _apply(cfg: Config, section: str, values: dict[str, Any], source: str) -> Co
 def parse_set(item: str) -> tuple[str, str, Any]:
     """``'train.lr=3e-4'`` -> ``('train', 'lr', 3e-4)`` (the value parsed as YAML)."""
     if "=" not in item or "." not in item.split("=", 1)[0]:
-        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.lr=3e-4")
+        raise ConfigError(f"--set {_show(item)}: expected section.key=value, e.g. train.lr=3e-4")
     key, raw = item.split("=", 1)
     section, name = key.strip().split(".", 1)
     try:
@@ -340,7 +356,7 @@ def _positive(path: str, value: float | None, *, allow_none: bool = True) -> Non
     if value is None and allow_none:
         return
     if value is None or value <= 0:
-        raise ConfigError(f"{path}={value!r}; must be > 0")
+        raise ConfigError(f"{path}={_show(value)}; must be > 0")
 
 
 def validate(cfg: Config) -> None:
@@ -349,7 +365,7 @@ def validate(cfg: Config) -> None:
 
     m, t, d, tok = cfg.model, cfg.train, cfg.decode, cfg.tokenizer
     if m.attention is not None and m.attention not in ATTENTIONS:
-        raise ConfigError(f"model.attention={m.attention!r}; choose one of: {', '.join(ATTENTIONS)}")
+        raise ConfigError(f"model.attention={_show(m.attention)}; choose one of: {', '.join(ATTENTIONS)}")
     if m.backend == "rnn":
         from .models.rnn import check_sizes
 
@@ -379,7 +395,11 @@ def validate(cfg: Config) -> None:
     if not all(0.0 <= b < 1.0 for b in t.adam_betas):
         raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
-        raise ConfigError(f"train.device={t.device!r}; choose one of: auto, cpu, cuda, cuda:N")
+        raise ConfigError(f"train.device={_show(t.device)}; choose one of: auto, cpu, cuda, cuda:N")
+    if t.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay={t.weight_decay}; must be >= 0")
+    if t.min_lr < 0:
+        raise ConfigError(f"train.min_lr={t.min_lr}; must be >= 0")
     if d.alpha < 0:
         raise ConfigError(f"decode.alpha={d.alpha}; must be >= 0")
     if d.max_len_a < 0 or d.max_len_b < 0 or (d.max_len_a == 0 and d.max_len_b == 0):

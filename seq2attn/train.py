@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
 from .checkpoint import (
-    MANIFEST,
+    RunLock,
+    check_out_dir,
+    claim,
     drop_rows_after,
     load_config,
     load_trainer_state,
     load_weights,
+    read_manifest,
     save_checkpoint,
     save_setup,
 )
@@ -37,7 +40,7 @@ from .config import Config, TrainConfig
 from .corpora import load_corpus
 from .data import Batch, EpochPlan, collate, length_filter, make_batches, plan_epoch
 from .distributed import World
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, Seq2AttnError, brief
 from .loss import token_loss
 from .metrics import corpus_scores
 from .models import build_model, count_parameters
@@ -66,11 +69,17 @@ class _Done(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training; the last checkpoint was saved before this was raised."""
+    """Ctrl-C, SIGTERM or SIGHUP during training; the last checkpoint was saved before this was
+    raised. ``signal`` is the signal's number (the CLI exits 128 + it)."""
 
-    def __init__(self, step: int):
+    def __init__(self, step: int, signum: int = signal.SIGINT):
         super().__init__(f"interrupted at step {step}")
         self.step = step
+        self.signal = signum
+
+
+class Diverged(Seq2AttnError):
+    """The training loss became NaN or infinite."""
 
 
 def resolve_device(name: str, *, local_rank: int | None = None) -> torch.device:
@@ -180,6 +189,7 @@ class Trainer:
     state: TrainState = field(default_factory=TrainState)
     reporter: Reporter = field(default_factory=Reporter)
     world: World = field(default_factory=World)
+    lock: RunLock | None = None  # rank 0 holds the model directory for the whole run
 
     def __post_init__(self) -> None:
         tc = self.cfg.train
@@ -263,6 +273,11 @@ class Trainer:
                 "chrf": scores.get("chrF2", 0.0), "exact": scores["exact"], "example": text[0] if text else ""}
 
     # --- bookkeeping -------------------------------------------------------------------------
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def log(self, row: dict[str, Any]) -> None:
         if not self.world.main:
             return
@@ -290,6 +305,8 @@ class Trainer:
     def restore(self) -> None:
         saved = load_trainer_state(self.out)
         try:
+            _check_counters(saved["counters"])
+            _check_optimizer_state(self.optimizer, saved["optimizer"])
             self.optimizer.load_state_dict(saved["optimizer"])
             if self.scheduler:
                 self.scheduler.load_state_dict(saved["scheduler"])
@@ -297,8 +314,8 @@ class Trainer:
             torch.set_rng_state(saved["torch_rng"])
             if self.device.type == "cuda" and "cuda_rng" in saved:
                 torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise CheckpointError(f"{self.out / 'trainer.pt'}: does not fit this model ({type(e).__name__})") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"{self.out / 'trainer.pt'}: does not fit this model ({brief(e, 100)})") from None
         if self.world.main:
             drop_rows_after(self.out / "metrics.jsonl", self.state.step)
 
@@ -317,6 +334,31 @@ class Trainer:
         return patience is not None and self.state.bad_validations >= patience
 
 
+def _check_counters(counters: Any) -> None:
+    """Every TrainState field present, with its type: a step of "60" or 1.5 is not a position."""
+    hints = {f.name: f.type for f in fields(TrainState)}
+    if not isinstance(counters, dict) or set(counters) != set(hints):
+        raise KeyError("counters")
+    for name, value in counters.items():
+        kind = int if hints[name] in ("int", int) else float
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise TypeError(f"counters.{name} = {value!r} is not {'an integer' if kind is int else 'a number'}")
+
+
+def _check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Any) -> None:
+    """The saved optimizer moments must have the shapes of this model's parameters: torch would
+    only notice at the first step, inside the update."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    state, groups = saved["state"], saved["param_groups"]
+    if sum(len(g["params"]) for g in groups) != len(params):
+        raise ValueError(f"{len(params)} parameters here, a different number in the saved optimizer")
+    for i, p in enumerate(params):
+        for key, value in state.get(i, {}).items():
+            if torch.is_tensor(value) and value.dim() > 0 and value.shape != p.shape:
+                raise ValueError(f"optimizer {key} of parameter {i} has shape {tuple(value.shape)}, "
+                                 f"the model {tuple(p.shape)}")
+
+
 def translate_ids(
     model: nn.Module, src_ids: Sequence[list[int]], *, batch_tokens: int, device: torch.device,
     max_len_a: float, max_len_b: int,
@@ -330,15 +372,16 @@ def translate_ids(
 
 
 def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -> Trainer:
-    """Everything the loop needs: data, tokenizer, model, optimizer (restored with ``resume``)."""
+    """Everything the loop needs: data, tokenizer, model, optimizer (restored with ``resume``).
+
+    Everything is checked before anything is written: the directory is claimed (locked) and its
+    setup files written only once the data and the tokenizer are ready."""
+    world = distributed.world_from_env()
+    if world.main:
+        check_out_dir(out, resume=resume)
     if resume:
-        if not (out / MANIFEST).is_file():
-            raise CheckpointError(f"--resume: {out} holds no model to resume")
         saved = load_config(out)
         cfg = replace(saved, train=replace(saved.train, **_resumable(cfg.train)))
-    elif (out / MANIFEST).exists():
-        raise ConfigError(f"--out {out}: already holds a model; pass --resume or choose another directory")
-    world = distributed.world_from_env()
     seed_everything(cfg.train.seed)
     keep_freed_memory()  # see seq2attn/runtime.py
     if cfg.train.threads:
@@ -349,15 +392,33 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     train, dev = load_data(cfg)
     if resume:
         codec = TextCodec.load(out)
+    elif world.main:
+        codec = TextCodec.train(cfg.tokenizer, train.src, train.tgt)
     else:
-        if world.main:
-            save_setup(out, cfg, TextCodec.train(cfg.tokenizer, train.src, train.tgt))
-        distributed.barrier(world)  # the other ranks use rank 0's tokenizer
+        distributed.barrier(world)  # the other ranks use rank 0's tokenizer, saved below
         codec = TextCodec.load(out)
     src_ids, tgt_ids = codec.encode(train.src, side="src"), codec.encode(train.tgt, side="tgt")
     keep, dropped = length_filter(src_ids, tgt_ids, max_length=cfg.data.max_length)
     if not keep:
         raise DataError(f"no training pair fits data.max_length={cfg.data.max_length} tokens")
+    lock = claim(out, resume=resume) if world.main else None
+    try:
+        trainer = _build(cfg, out, resume=resume, reporter=reporter, world=world, device=device, codec=codec,
+                         data=(src_ids, tgt_ids, keep, dropped, dev), lock=lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return trainer
+
+
+def _build(cfg: Config, out: Path, *, resume: bool, reporter: Reporter, world: World, device: torch.device,
+           codec: TextCodec, data: tuple, lock: RunLock | None) -> Trainer:
+    """The second half of :func:`build_trainer`, run while rank 0 holds the directory's lock."""
+    src_ids, tgt_ids, keep, dropped, dev = data
+    if not resume and world.main:
+        save_setup(out, cfg, codec)
+        distributed.barrier(world)
     if dropped:
         reporter.message(f"dropped {dropped} of {len(src_ids)} training pairs that are empty or longer "
                          f"than data.max_length={cfg.data.max_length} tokens")
@@ -371,7 +432,7 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device,
                       TrainData.from_lists(src_ids, tgt_ids, keep), dev,
                       (codec.encode(dev.src, side="src"), codec.encode(dev.tgt, side="tgt")),
-                      reporter=reporter if world.main else Reporter(), world=world)
+                      reporter=reporter if world.main else Reporter(), world=world, lock=lock)
     if resume:
         load_weights(out, model, which="last", device=device)
         trainer.restore()
@@ -400,25 +461,30 @@ def _resumable(t: TrainConfig) -> dict[str, Any]:
     return {k: getattr(t, k) for k in ("max_steps", "max_epochs", "max_minutes", "device", "threads")}
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class _CtrlC:
-    """The first Ctrl-C only sets a flag that the loop checks between steps, so it never lands in
-    the middle of a step, a checkpoint write or a progress-bar update (an exception raised there
-    can leave a lock held and hang the exit). A second Ctrl-C interrupts at once."""
+    """Ctrl-C, SIGTERM (a scheduler's kill, ``docker stop``) and SIGHUP (a closed terminal) only
+    set a flag that the loop checks between steps, so none lands in the middle of a step, a
+    checkpoint write or a progress-bar update (an exception raised there can leave a lock held
+    and hang the exit). A second signal interrupts at once."""
 
     def __init__(self):
         self.pressed = False
-        self.previous = None
+        self.signum: int = signal.SIGINT
+        self.previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
 
     def _handle(self, signum, frame) -> None:
-        self.pressed = True
+        self.pressed, self.signum = True, signum
         self.restore()
 
     def restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        self.previous = {}
 
 
 def run(trainer: Trainer) -> TrainState:
@@ -456,6 +522,8 @@ def _loop(trainer: Trainer) -> TrainState:
             if st.step % tc.log_every == 0:
                 now = time.monotonic()
                 mine = sum(b.n_tgt_tokens for b in batches)
+                if tc.precision != "fp16":  # fp16's loss scaler skips the steps with an inf on purpose
+                    _check_finite(trainer, float(loss), "train")
                 row = {"kind": "train", "step": st.step, "epoch": st.epoch, "loss": round(float(loss) / mine, 4),
                        "lr": trainer.optimizer.param_groups[0]["lr"],
                        "tokens_per_s": round(tokens / max(now - window_start, 1e-9), 1),
@@ -475,7 +543,7 @@ def _loop(trainer: Trainer) -> TrainState:
         st.minutes = elapsed()
         trainer.save(best=False)
         trainer.reporter.stop()
-        raise Interrupted(st.step) from None
+        raise Interrupted(st.step, ctrl_c.signum) from None
     finally:
         ctrl_c.restore()
     st.minutes = elapsed()
@@ -483,6 +551,15 @@ def _loop(trainer: Trainer) -> TrainState:
         _validate(trainer)
     trainer.reporter.stop()
     return st
+
+
+def _check_finite(trainer: Trainer, loss: float, which: str) -> None:
+    """A NaN or infinite loss ends the run before it can be saved (and never becomes "best")."""
+    if not math.isfinite(loss):
+        kept = read_manifest(trainer.out)["weights"].get("last") if trainer.world.main else None
+        where = f"the last checkpoint (step {kept['step']}) is kept" if kept else "no checkpoint was saved"
+        raise Diverged(f"{which} loss is {loss} at step {trainer.state.step}: training diverged; {where}; "
+                       "lower train.lr or set train.clip_norm")
 
 
 def _sync_point(tc: TrainConfig, st: TrainState, world: World) -> bool:
@@ -500,6 +577,7 @@ def _validate(trainer: Trainer) -> bool:
     """Rank 0 validates; every rank applies its result, so that the learning-rate schedule and
     early stopping agree on all of them."""
     result = distributed.share(trainer.world, trainer.validate() if trainer.world.main else None)
+    _check_finite(trainer, result["loss"], "dev")
     st = trainer.state
     row = {"kind": "valid", "step": st.step, "epoch": st.epoch, **{k: round(v, 4) if isinstance(v, float) else v
                                                                    for k, v in result.items()}}
@@ -541,4 +619,7 @@ def _limit_reached(tc: TrainConfig, st: TrainState, minutes: float, world: World
 def train(cfg: Config, out: str | Path, *, resume: bool = False, reporter: Reporter | None = None) -> TrainState:
     """Train a model into directory ``out`` (see :mod:`seq2attn.checkpoint` for its files)."""
     trainer = build_trainer(cfg, Path(out), resume=resume, reporter=reporter or Reporter())
-    return run(trainer)
+    try:
+        return run(trainer)
+    finally:
+        trainer.release()

@@ -47,7 +47,7 @@ class Translation:
 @dataclass
 class Result:
     translations: list[Translation]
-    truncated: int  # sources cut to the model's max length
+    truncated: int  # sentences (forced: source/target pairs) cut to the model's max length
 
 
 def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], int]:
@@ -106,8 +106,12 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
         raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
-    src_ids, truncated = _encode_sources(loaded, texts)
-    tgt_ids = [x[: loaded.cfg.data.max_length] for x in loaded.codec.encode(list(targets), side="tgt")]
+    src_ids, _ = _encode_sources(loaded, texts)
+    limit = loaded.cfg.data.max_length
+    tgt_ids = loaded.codec.encode(list(targets), side="tgt")
+    src_full = loaded.codec.encode(list(texts), side="src")
+    truncated = sum(len(s) > limit or len(t) > limit for s, t in zip(src_full, tgt_ids))
+    tgt_ids = [x[:limit] for x in tgt_ids]
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
     out = [_empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
@@ -155,6 +159,8 @@ def _decode_line(raw: bytes, number: int, name: str) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{name} line {number}: not valid UTF-8") from None
+    if number == 1:  # a BOM (Windows editors write one) is no part of the first sentence
+        text = text.removeprefix("\ufeff")
     return text.removesuffix("\r")
 
 
