@@ -27,6 +27,7 @@ from .cli_common import (
     load_model,
     read_input,
     stderr_console,
+    to_stdout,
     warn_truncated,
     write_output,
 )
@@ -245,8 +246,7 @@ def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactiv
     """Stream stdin to stdout (flushed after every chunk), or to ``output`` written atomically."""
     if output is None:
         def write(lines: list[str]) -> None:
-            sys.stdout.write("".join(line + "\n" for line in lines))
-            sys.stdout.flush()
+            to_stdout("".join(line + "\n" for line in lines))
 
         return _stream(loaded, decode, dev, fmt=fmt, write=write, interactive=interactive, quiet=quiet)
     from .fsutil import atomic_write

@@ -98,11 +98,28 @@ def read_input(path: Path | None) -> list[str]:
     return text.removeprefix("\ufeff").splitlines()  # a BOM is no part of the first sentence
 
 
+def to_stdout(text: str) -> None:
+    """Write ``text`` to stdout in full, or raise OSError. Python's buffered stdout can drop the
+    rest of a write that the system cut short (a full disk, a file-size limit) without an error, so
+    a real file descriptor is written directly, until every byte is out."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        fd = None
+    if fd is None:  # an in-memory stdout (tests, notebooks)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    data = memoryview(text.encode("utf-8"))
+    while data:
+        data = data[os.write(fd, data):]
+
+
 def write_output(path: Path | None, lines: list[str]) -> None:
     text = "".join(line + "\n" for line in lines)
     if path is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        to_stdout(text)
         return
     from .fsutil import atomic_write_text
 
