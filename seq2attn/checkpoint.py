@@ -19,11 +19,13 @@ is refused, and the manifest may name only the files above, inside the directory
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +170,8 @@ def check_out_dir(directory: Path, *, resume: bool) -> bool:
 def claim(directory: Path, *, resume: bool) -> RunLock:
     """Create (if needed) and lock ``directory`` for one run, check it again under the lock, and
     remove what an unfinished earlier run of ours left: temporary files, and for a fresh run the
-    setup files of a run that saved no checkpoint. Files that are not ours are never touched."""
+    files of a run that saved no checkpoint. Files that are not ours are never touched. A fresh run
+    then writes a manifest without weights at once: it marks the directory as ours."""
     check_out_dir(directory, resume=resume)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -177,15 +180,37 @@ def claim(directory: Path, *, resume: bool) -> RunLock:
         raise CheckpointError(f"--out {directory}: cannot create the model directory ({brief(e)})") from None
     try:
         start_over = check_out_dir(directory, resume=resume)
-        for name in OWN_FILES:
-            for tmp in directory.glob(f".{name}.*.tmp"):
-                tmp.unlink()
-            if start_over:
-                (directory / name).unlink(missing_ok=True)
+        _remove_own(directory, everything=start_over)
+        if not resume:
+            manifest = {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}}
+            atomic_write_text(directory / MANIFEST, _manifest_text(manifest))
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+def _remove_own(directory: Path, *, everything: bool) -> None:
+    """Temporary files of our names; with ``everything``, our files and the corpus store too."""
+    from .traindata import STORE_DIR
+
+    for name in OWN_FILES:
+        for tmp in directory.glob(f".{name}.*.tmp"):
+            tmp.unlink()
+        if everything and name != MANIFEST:
+            (directory / name).unlink(missing_ok=True)
+    if everything:
+        if (directory / STORE_DIR).is_dir() and not (directory / STORE_DIR).is_symlink():
+            shutil.rmtree(directory / STORE_DIR)
+        (directory / MANIFEST).unlink(missing_ok=True)  # last: until here the directory is marked ours
+
+
+def remove_run(directory: Path) -> None:
+    """Undo a fresh run that failed before its first checkpoint in a directory it created."""
+    with contextlib.suppress(OSError):
+        _remove_own(directory, everything=True)
+        (directory / LOCK).unlink(missing_ok=True)
+        directory.rmdir()  # only when nothing else is left
 
 
 def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], info: dict[str, Any],

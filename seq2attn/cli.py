@@ -22,16 +22,12 @@ from .cli_common import (
     Device,
     ModelDir,
     Sets,
-    decode_config,
     handle_errors,
-    load_model,
     read_input,
     stderr_console,
-    to_stdout,
-    warn_truncated,
     write_output,
 )
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 
 app = typer.Typer(
     name="seq2attn",
@@ -48,60 +44,124 @@ app.add_typer(corpora_app, name="corpora")
 
 
 # --- train -------------------------------------------------------------------------------------
+# the data options train and preprocess share
+Corpus = Annotated[str | None, typer.Option(help="Built-in or downloadable corpus (see `seq2attn corpora list`). "
+                                                 "Example: --corpus dates")]
+SrcLang = Annotated[str | None, typer.Option(help="Source language of a multilingual corpus. Example: --src de")]
+TgtLang = Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")]
+TrainFiles = Annotated[tuple[Path, Path] | None, typer.Option(
+    "--train", help="Training source and target files (plain or .gz). Example: --train train.de train.en")]
+DevFiles = Annotated[tuple[Path, Path] | None, typer.Option(
+    "--dev", help="Dev source and target files. Example: --dev dev.de dev.en")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (sections data, "
+                                                 "tokenizer, model, train, decode). Example: -c rnn.yaml")]
+
+
 @app.command()
 @handle_errors
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create (or to continue with "
                                       "--resume). Example: --out runs/dates")],
-    corpus: Annotated[str | None, typer.Option(help="Built-in or downloadable corpus (see `seq2attn corpora "
-                                                  "list`). Example: --corpus dates")] = None,
-    src: Annotated[str | None, typer.Option(help="Source language of a multilingual corpus. Example: --src de")] = None,
-    tgt: Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")] = None,
-    train_files: Annotated[tuple[Path, Path] | None, typer.Option(
-        "--train", help="Training source and target files (plain or .gz). Example: --train train.de train.en")] = None,
-    dev_files: Annotated[tuple[Path, Path] | None, typer.Option(
-        "--dev", help="Dev source and target files. Example: --dev dev.de dev.en")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (sections data, "
-                                                   "tokenizer, model, train, decode). Example: -c rnn.yaml")] = None,
+    corpus: Corpus = None,
+    src: SrcLang = None,
+    tgt: TgtLang = None,
+    train_files: TrainFiles = None,
+    dev_files: DevFiles = None,
+    config: ConfigFile = None,
     sets: Sets = None,
     data_dir: DataDir = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (CPU runs repeat exactly). Example: --seed 7")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint. "
                                                   "Example: --out runs/dates --resume")] = False,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto. Example: --device cpu")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or auto. Example: --device cuda:1")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="A corpus store from `seq2attn preprocess` (with "
+                                               "--train/--dev or --corpus: checked to match them). "
+                                               "Example: --data stores/wmt")] = None,
 ) -> None:
-    """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3"""
-    from .config import resolve_config
-    from .corpora import CORPORA
+    """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3
+
+    Under torchrun (torchrun --nproc-per-node 4 -m seq2attn train ...) each process trains on its
+    share of every step's batches; rank 0 writes the model directory."""
     from .progress import RichReporter
     from .train import Interrupted
     from .train import train as run_training
+
+    cfg = _data_config(corpus=corpus, src=src, tgt=tgt, data_dir=data_dir, train_files=train_files,
+                       dev_files=dev_files, config=config, sets=sets, seed=seed,
+                       extra={"train": {"device": device},
+                              "data": {"store": str(data.resolve()) if data is not None else None}})
+    from .distributed import world_from_env
+
+    main = world_from_env().main  # under torchrun, rank 0 speaks for all
+    try:
+        state = run_training(cfg, out, resume=resume, reporter=RichReporter())
+    except Interrupted as e:
+        if main:
+            import signal
+
+            what = "interrupted" if e.signal == signal.SIGINT else f"stopped by {signal.Signals(e.signal).name}"
+            stderr_console().print(f"{what} at step {e.step}; saved the last checkpoint in {out} "
+                                   f"(continue with: seq2attn train --out {out} --resume)")
+        raise typer.Exit(128 + e.signal) from None
+    if main:
+        stderr_console().print(f"done at step {state.step}: best dev BLEU {state.best_bleu:.2f}; model in {out}")
+
+
+def _data_config(*, corpus, src, tgt, data_dir, train_files, dev_files, config, sets, seed, extra=None):
+    """The config of train and preprocess: corpus preset < --config < --set < flags."""
+    from .config import resolve_config
+    from .corpora import CORPORA
 
     preset = CORPORA[corpus].preset if corpus in CORPORA else None
     flags = {
         "data": {"corpus": corpus, "src_lang": src, "tgt_lang": tgt, "data_dir": str(data_dir) if data_dir else None,
                  "train": [str(p) for p in train_files] if train_files else None,
                  "dev": [str(p) for p in dev_files] if dev_files else None},
-        "train": {"seed": seed, "device": device},
+        "train": {"seed": seed},
     }
-    cfg = resolve_config(preset=preset, file=config, sets=sets or [], flags=flags)
-    try:
-        state = run_training(cfg, out, resume=resume, reporter=RichReporter())
-    except Interrupted as e:
-        import signal
+    for section, values in (extra or {}).items():
+        flags[section] = {**flags.get(section, {}), **values}
+    return resolve_config(preset=preset, file=config, sets=sets or [], flags=flags)
 
-        what = "interrupted" if e.signal == signal.SIGINT else f"stopped by {signal.Signals(e.signal).name}"
-        stderr_console().print(f"{what} at step {e.step}; saved the last checkpoint in {out} "
-                               f"(continue with: seq2attn train --out {out} --resume)")
-        raise typer.Exit(128 + e.signal) from None
-    stderr_console().print(f"done at step {state.step}: best dev BLEU {state.best_bleu:.2f}; model in {out}")
+
+# --- preprocess --------------------------------------------------------------------------------
+@app.command()
+@handle_errors
+def preprocess(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Store directory to create. Example: --out stores/wmt")],
+    corpus: Corpus = None,
+    src: SrcLang = None,
+    tgt: TgtLang = None,
+    train_files: TrainFiles = None,
+    dev_files: DevFiles = None,
+    config: ConfigFile = None,
+    sets: Sets = None,
+    data_dir: DataDir = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the tokenizer's training sample. Example: --seed 7")] = None,
+) -> None:
+    """Tokenize a corpus once into a memory-mapped store for `seq2attn train --data DIR`.
+    Example: seq2attn preprocess --train train.de train.en --dev dev.de dev.en --out stores/de-en"""
+    import time
+
+    from . import store
+    from .traindata import sources
+
+    cfg = _data_config(corpus=corpus, src=src, tgt=tgt, data_dir=data_dir, train_files=train_files,
+                       dev_files=dev_files, config=config, sets=sets, seed=seed)
+    given = sources(cfg)
+    assert given is not None  # no store in this config: sources() raises without data
+    start = time.monotonic()
+    _run_with_progress(lambda advance: store.build(out, cfg, train=given[0], dev=given[1], progress=advance),
+                       total=None, quiet=False, label="preprocess", unit="pairs")
+    seconds = time.monotonic() - start
+    splits = store.open_store(out).manifest["splits"]
+    pairs = sum(s["pairs"] for s in splits.values())
+    stderr_console().print(f"{splits['train']['pairs']:,} training and {splits['dev']['pairs']:,} dev pairs in "
+                           f"{seconds:.1f} s ({pairs / max(seconds, 1e-9):,.0f} pairs/s); store in {out}")
 
 
 # --- translate ---------------------------------------------------------------------------------
-STREAM_CHUNK = 2000  # lines read ahead from a pipe before translating them (earlier when input pauses)
-
-
-def _translate_progress(total: int | None, quiet: bool):
+def _translate_progress(total: int | None, quiet: bool, label: str = "translate", unit: str = "sentences"):
     """A rich progress bar on stderr (sentences/s), or None when quiet or stderr is no terminal."""
     console = stderr_console()
     if quiet or not console.is_terminal:
@@ -115,19 +175,19 @@ def _translate_progress(total: int | None, quiet: bool):
         TimeRemainingColumn,
     )
 
-    columns = [TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn() if total else
-               TextColumn("{task.completed} sentences"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn() if total else
+               TextColumn(f"{{task.completed}} {unit}"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
     if total:
         columns.append(TimeRemainingColumn())
     # redirect_stdout=False: rich would otherwise route our stdout (the data) into the stderr console
     return Progress(*columns, console=console, transient=False, redirect_stdout=False, redirect_stderr=False)
 
 
-def _run_with_progress(run, *, total: int | None, quiet: bool):
+def _run_with_progress(run, *, total: int | None, quiet: bool, label: str = "translate", unit: str = "sentences"):
     """Call ``run(progress_callback)`` under a progress bar (or none); returns what ``run`` returns."""
     import time
 
-    bar = _translate_progress(total, quiet)
+    bar = _translate_progress(total, quiet, label, unit)
     if bar is None:
         return run(None)
     start = time.monotonic()
@@ -137,29 +197,9 @@ def _run_with_progress(run, *, total: int | None, quiet: bool):
         def advance(n: int) -> None:
             done = bar.tasks[0].completed + n
             rate = done / max(time.monotonic() - start, 1e-9)
-            bar.update(task, completed=done, rate=f"{rate:,.1f} sent/s")
+            bar.update(task, completed=done, rate=f"{rate:,.1f} {'sent' if unit == 'sentences' else unit}/s")
 
         return run(advance)
-
-
-def _stream(loaded, decode, dev, *, fmt: str, write, interactive: bool, quiet: bool) -> int:
-    """Translate stdin chunk by chunk (line by line when it is a terminal), calling ``write(lines)``
-    after each chunk; returns how many source lines were truncated."""
-    from .translate import format_line, read_chunks
-    from .translate import translate as run
-
-    truncated = 0
-    chunks = read_chunks(sys.stdin.buffer, max_lines=1 if interactive else STREAM_CHUNK)
-
-    def loop(progress) -> None:
-        nonlocal truncated
-        for chunk in chunks:
-            result = run(loaded, chunk, decode=decode, device=dev, progress=progress)
-            truncated += result.truncated
-            write([format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
-
-    _run_with_progress(loop, total=None, quiet=quiet or interactive)
-    return truncated
 
 
 @app.command()
@@ -205,65 +245,38 @@ def translate(
 
     Example: seq2attn translate -m runs/dates --beam 5 < dates.txt > iso.txt
     """
-    import torch
-
-    from .translate import FORMATS, format_line
-    from .translate import translate as run
+    from .api import load
+    from .translate import FORMATS, STREAM_CHUNK, format_line, translate_stream
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads {threads}; must be >= 1")
-        torch.set_num_threads(threads)
-    loaded = load_model(model, device)
-    flags = {"beam_size": beam, "alpha": alpha, "nbest": nbest, "max_len_a": max_len_a, "max_len_b": max_len_b,
-             "sample": True if sample else None, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-             "seed": seed, "no_repeat_ngram": no_repeat_ngram, "batch_tokens": batch_tokens,
-             "precision": precision}
-    decode = decode_config(loaded, **flags)
+    m = load(model, device=device, threads=threads)
+    decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
+                             sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
+                             seed=seed, no_repeat_ngram=no_repeat_ngram, batch_tokens=batch_tokens,
+                             precision=precision)
     if decode.nbest > 1 and fmt != "jsonl":
         raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
-    dev = next(loaded.model.parameters()).device
     # no bar when the translations go to the terminal too: it would tear them apart
     no_bar = quiet or (output is None and sys.stdout.isatty())
     if input is not None:
         lines = read_input(input)
-        result = _run_with_progress(lambda p: run(loaded, lines, decode=decode, device=dev, progress=p),
-                                    total=len(lines), quiet=no_bar)
-        write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
-        truncated = result.truncated
+        out = _run_with_progress(lambda p: m.translate(lines, decode=decode, progress=p), total=len(lines),
+                                 quiet=no_bar)
+        write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in out])
+        truncated = sum(t.truncated for t in out)
     else:
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
             stderr_console().print("translating each line as you enter it; end with Ctrl-D")
-        truncated = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
-    if not quiet:
-        warn_truncated(truncated, loaded, what="source lines")
-
-
-def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:
-    """Stream stdin to stdout (flushed after every chunk), or to ``output`` written atomically."""
-    if output is None:
-        def write(lines: list[str]) -> None:
-            to_stdout("".join(line + "\n" for line in lines))
-
-        return _stream(loaded, decode, dev, fmt=fmt, write=write, interactive=interactive, quiet=quiet)
-    from .fsutil import atomic_write
-
-    truncated = 0
-
-    def fill(tmp: str) -> None:
-        nonlocal truncated
-        with open(tmp, "w", encoding="utf-8") as f:
-            truncated = _stream(loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=quiet,
-                                write=lambda lines: f.write("".join(line + "\n" for line in lines)))
-
-    try:
-        atomic_write(output, fill)
-    except OSError as e:
-        raise DataError(f"{output}: cannot write ({e.strerror})") from None
-    return truncated
+        truncated = _run_with_progress(
+            lambda p: translate_stream(lambda lines: m.translate(lines, decode=decode, progress=p), sys.stdin.buffer,
+                                       output, fmt=fmt, nbest=decode.nbest > 1,
+                                       chunk_lines=1 if interactive else STREAM_CHUNK),
+            total=None, quiet=no_bar or interactive)
+    if truncated and not quiet:
+        stderr_console().print(f"warning: {truncated} source lines were longer than {m.cfg.data.max_length} "
+                               "tokens and were truncated")
 
 
 # --- score, evaluate, align: in cli_eval.py ----------------------------------------------------
@@ -306,6 +319,31 @@ def corpora_prepare(
         typer.echo(str(path))
 
 
+# --- export ------------------------------------------------------------------------------------
+@app.command()
+@handle_errors
+def export(
+    model: ModelDir,
+    out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the exported model. "
+                                      "Example: --out runs/de-en-ct2")],
+    to: Annotated[str, typer.Option("--to", help="Target runtime: ctranslate2 (Transformer models). "
+                                    "Example: --to ctranslate2")] = "ctranslate2",
+    quantization: Annotated[str | None, typer.Option(help="Weight type: int8, int8_float32, bfloat16 or "
+                                                          "float32 (default). Example: --quantization int8")] = None,
+) -> None:
+    """Export a Transformer for a fast runtime; translate, align and info then take the new directory.
+
+    Example: seq2attn export -m runs/de-en --to ctranslate2 --quantization int8 --out runs/de-en-ct2
+    """
+    from .export import TARGETS, export_ctranslate2
+
+    if to not in TARGETS:
+        raise ConfigError(f"--to {to!r}; choose one of: {', '.join(TARGETS)}")
+    export_ctranslate2(model, out, quantization=quantization)
+    stderr_console().print(f"exported {model} to {out} ({to}, {quantization or 'float32'} weights); "
+                           f"try: seq2attn translate -m {out}")
+
+
 # --- info --------------------------------------------------------------------------------------
 @app.command()
 @handle_errors
@@ -324,16 +362,23 @@ def info(
         console.print(f"seq2attn {__version__}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}; "
                       f"CUDA: {cuda}")
         return
-    from .checkpoint import load, read_manifest
+    from .checkpoint import load, load_config, read_manifest
     from .config import to_dict
+    from .ct2 import describe, is_export
     from .models import count_parameters
 
+    if is_export(model):
+        console.print(describe(model))
+        typer.echo(json.dumps(to_dict(load_config(model))))
+        return
     loaded = load(model, device="cpu")
     manifest = read_manifest(model)
     console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
                   f"{loaded.codec.vocab_size('src')} / tgt {loaded.codec.vocab_size('tgt')}")
     for which, entry in manifest["weights"].items():
-        console.print(f"  {which}: {entry['file']} step {entry['step']}, dev BLEU {entry['dev_bleu']:.2f}")
+        bleu = entry.get("dev_bleu")
+        scores = f", dev BLEU {bleu:.2f}" if isinstance(bleu, (int, float)) else ""
+        console.print(f"  {which}: {entry['file']} step {entry['step']}{scores}")
     typer.echo(json.dumps(to_dict(loaded.cfg)))
 
 

@@ -1,5 +1,5 @@
 """What every seq2attn command shares: one-line errors, the options declared once, reading
-input and writing output (atomically), loading a model directory."""
+input and writing output (atomically)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ConfigError, DataError, Seq2AttnError, brief
+from .errors import DataError, Seq2AttnError, brief
 
 
 def stderr_console():
@@ -73,16 +73,6 @@ DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable c
 BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
 
 
-def pick_device(name: str):
-    import re
-
-    from .train import resolve_device
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
-        raise ConfigError(f"--device {name!r}; choose one of: cpu, cuda, cuda:N, auto")
-    return resolve_device(name)
-
-
 def read_input(path: Path | None) -> list[str]:
     """Lines of ``path`` (plain or .gz), or of stdin when no path is given."""
     from .textfiles import read_lines
@@ -98,28 +88,12 @@ def read_input(path: Path | None) -> list[str]:
     return text.removeprefix("\ufeff").splitlines()  # a BOM is no part of the first sentence
 
 
-def to_stdout(text: str) -> None:
-    """Write ``text`` to stdout in full, or raise OSError. Python's buffered stdout can drop the
-    rest of a write that the system cut short (a full disk, a file-size limit) without an error, so
-    a real file descriptor is written directly, until every byte is out."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
-        fd = None
-    if fd is None:  # an in-memory stdout (tests, notebooks)
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    sys.stdout.flush()
-    data = memoryview(text.encode("utf-8"))
-    while data:
-        data = data[os.write(fd, data):]
-
-
 def write_output(path: Path | None, lines: list[str]) -> None:
     text = "".join(line + "\n" for line in lines)
     if path is None:
-        to_stdout(text)
+        from .fsutil import write_stdout
+
+        write_stdout(text)
         return
     from .fsutil import atomic_write_text
 
@@ -128,25 +102,3 @@ def write_output(path: Path | None, lines: list[str]) -> None:
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
 
-
-def decode_config(loaded, **flags):
-    """The model's decode settings with a command's flags (None: not given) on top, validated in
-    full: the one place where every command's decoding options are checked."""
-    from .config import resolve_config
-    from .search import check_decode
-
-    decode = resolve_config(base=loaded.cfg, flags={"decode": flags}).decode
-    check_decode(decode)
-    return decode
-
-
-def warn_truncated(truncated: int, loaded, *, what: str = "sentences") -> None:
-    if truncated:
-        stderr_console().print(f"warning: {truncated} {what} were longer than {loaded.cfg.data.max_length} "
-                               "tokens and were truncated")
-
-
-def load_model(model: Path, device: str):
-    from .checkpoint import load
-
-    return load(model, device=pick_device(device))

@@ -14,11 +14,8 @@ from .cli_common import (
     BatchTokens,
     Device,
     ModelDir,
-    decode_config,
     handle_errors,
-    load_model,
     stderr_console,
-    warn_truncated,
     write_output,
 )
 from .errors import ConfigError, DataError
@@ -35,6 +32,13 @@ def _metric_names(metrics: str) -> list[str]:
     if not names:
         raise ConfigError(f"--metrics {metrics!r}: no metric named; choose from: bleu, chrf, ter, exact")
     return names
+
+
+def _warn_truncated(m, translations) -> None:
+    truncated = sum(t.truncated for t in translations)
+    if truncated:
+        stderr_console().print(f"warning: {truncated} sentences were longer than {m.cfg.data.max_length} "
+                               "tokens and were truncated")
 
 
 def _aligned_lines(first: Path, lines: list[str], others: list[Path]) -> list[list[str]]:
@@ -130,18 +134,17 @@ def evaluate(
 
     Example: seq2attn evaluate -m runs/dates --src test.src --ref test.tgt --beam 5 --out test.hyp
     """
+    from .api import load
     from .metrics import corpus_scores
     from .textfiles import read_lines
-    from .translate import translate as run
 
     names = _metric_names(metrics)
     sources = read_lines(src)
     ref_streams = _aligned_lines(src, sources, ref)
-    loaded = load_model(model, device)
-    result = run(loaded, sources, decode=decode_config(loaded, beam_size=beam, batch_tokens=batch_tokens),
-                 device=next(loaded.model.parameters()).device)
-    warn_truncated(result.truncated, loaded)
-    hyps = [t.hyp for t in result.translations]
+    m = load(model, device=device)
+    translations = m.translate(sources, beam=beam, batch_tokens=batch_tokens)
+    _warn_truncated(m, translations)
+    hyps = [t.hyp for t in translations]
     if out is not None:
         write_output(out, hyps)
     _print_scores(corpus_scores(hyps, ref_streams, metrics=names), as_json=as_json)
@@ -166,19 +169,6 @@ def _check_align_args(*, sentence, src_file, tgt_file, target, fmt, level, gold)
         raise ConfigError(f"--level {level!r}; choose one of: {', '.join(LEVELS)}")
     if gold is not None and tgt_file is None:
         raise ConfigError("--gold needs --src and --tgt: gold links refer to the words of given translations")
-
-
-def _alignments(loaded, translations, targets, *, level: str):
-    from .alignment import subword_alignment, word_alignment
-
-    out = []
-    for i, t in enumerate(translations):
-        if level == "subword":
-            out.append(subword_alignment(src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention))
-        else:
-            out.append(word_alignment(loaded.codec, src=t.src, tgt=t.hyp if targets is None else targets[i],
-                                      src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention))
-    return out
 
 
 def _image_paths(image: Path, n: int) -> list[Path]:
@@ -224,50 +214,77 @@ def align(
 
     Example: seq2attn align -m runs/lexalign --src test.src --tgt test.tgt --gold test.align
     """
-    from .alignment import alignment_error_rate, hard_links, image_format, read_gold, save_image
+    from .alignment import image_format, read_gold
+    from .api import load
     from .textfiles import read_lines
-    from .translate import force
-    from .translate import translate as run
 
     _check_align_args(sentence=sentence, src_file=src_file, tgt_file=tgt_file, target=target, fmt=fmt,
                       level=level, gold=gold)
     if image is not None:
         image_format(image)  # fail before decoding anything
     sources = [sentence] if sentence is not None else read_lines(src_file)
-    targets = [target] if target is not None else (read_lines(tgt_file) if tgt_file is not None else None)
-    if tgt_file is not None:
-        _aligned_lines(src_file, sources, [tgt_file])
+    targets = [target] if target is not None else (
+        _aligned_lines(src_file, sources, [tgt_file])[0] if tgt_file is not None else None)
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    loaded = load_model(model, device)
-    from .models import set_alignment
+    m = load(model, device=device)
+    m.set_alignment(layer=layer, head=head)
+    if targets is None:
+        translations = m.translate(sources, beam=beam)
+        beam_size = m.decode_config(beam=beam).beam_size
+        mode = "greedy" if beam_size == 1 else f"beam {beam_size}"
+    else:
+        translations, mode = m.align(sources, targets), "forced"
+    _warn_truncated(m, translations)
+    render_alignments(m, translations, fmt=fmt, level=level, threshold=threshold, image=image, golds=golds,
+                      mode=mode)
 
-    set_alignment(loaded.model, layer=layer, head=head)
-    dev = next(loaded.model.parameters()).device
-    decode = decode_config(loaded, beam_size=beam)
-    result = (run(loaded, sources, decode=decode, device=dev) if targets is None
-              else force(loaded, sources, targets, decode=decode, device=dev))
-    warn_truncated(result.truncated, loaded)
-    data = _alignments(loaded, result.translations, targets, level=level or "word")
+
+def _alignments(m, translations, *, level: str):
+    from .alignment import subword_alignment
+
+    if level == "subword":
+        return [subword_alignment(src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention)
+                for t in translations]
+    return [m.word_alignment(t) for t in translations]
+
+
+def render_alignments(m, translations, *, fmt: str, level: str | None, threshold: float | None,
+                      image: Path | None, golds, mode: str) -> None:
+    """The outputs of ``align``: images when asked, then AER against gold links, or the heatmaps
+    (stderr, the translations on stdout), or one line of links or JSON per sentence."""
+    from .alignment import hard_links
+
+    data = _alignments(m, translations, level=level or "word")
     links = [hard_links(a.weights, threshold=threshold) for a in data]
     if image is not None:
-        for path, a, t in zip(_image_paths(image, len(sources)), data, result.translations):
-            if a.weights.numel():  # an empty line has nothing to draw
-                save_image(path, a, title=t.hyp)
+        _save_images(image, data, translations)
     if golds is not None:
-        aer = alignment_error_rate(links, golds)
-        typer.echo(json.dumps(aer.as_dict()) if fmt == "json" else
-                   f"AER {100 * aer.aer:.2f}\tprecision {100 * aer.precision:.2f}\trecall {100 * aer.recall:.2f}"
-                   f"\tsentences {aer.sentences}\tlinks {aer.links}\tsure {aer.sure}\tpossible {aer.possible}")
-        return
-    if fmt == "heatmap":
+        _print_aer(links, golds, as_json=fmt == "json")
+    elif fmt == "heatmap":
         # the heatmap shows pieces unless told otherwise: that is what the model attends over
-        shown = data if level is not None else _alignments(loaded, result.translations, targets, level="subword")
-        mode = "forced" if targets is not None else "greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}"
-        _print_heatmaps(result.translations, shown, mode=mode)
+        _print_heatmaps(translations, data if level is not None else _alignments(m, translations, level="subword"),
+                        mode=mode)
     else:
-        write_output(None, _alignment_lines(result.translations, data, links, fmt=fmt, level=level or "word"))
+        write_output(None, _alignment_lines(translations, data, links, fmt=fmt, level=level or "word"))
+
+
+def _save_images(image: Path, alignments, translations) -> None:
+    from .alignment import save_image
+
+    for path, a, t in zip(_image_paths(image, len(translations)), alignments, translations):
+        if a.weights.numel():  # an empty line has nothing to draw
+            save_image(path, a, title=t.hyp)
+
+
+def _print_aer(links, golds, *, as_json: bool) -> None:
+    from .alignment import alignment_error_rate
+
+    aer = alignment_error_rate(links, golds)
+    typer.echo(json.dumps(aer.as_dict()) if as_json else
+               f"AER {100 * aer.aer:.2f}\tprecision {100 * aer.precision:.2f}\trecall {100 * aer.recall:.2f}"
+               f"\tsentences {aer.sentences}\tlinks {aer.links}\tsure {aer.sure}\tpossible {aer.possible}")
 
 
 def _print_heatmaps(translations, alignments, *, mode: str) -> None:

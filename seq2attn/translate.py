@@ -9,6 +9,7 @@ import os
 import select
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
@@ -20,6 +21,7 @@ from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
 from .errors import DataError
+from .fsutil import atomic_write, write_stdout
 from .runtime import autocast, check_precision
 from .search import Hypothesis, check_decode, force_decode, search
 from .tokenizer import EOS
@@ -38,23 +40,51 @@ class Translation:
     norm_score: float | None = None  # score after the length penalty (None: same as score)
     nbest: list[Translation] = field(default_factory=list)  # best first, this one first; only when
     # decode.nbest > 1
+    truncated: bool = False  # the source was longer than the model's max length and was cut
 
     def __post_init__(self) -> None:
         if self.norm_score is None:
             self.norm_score = self.score
 
+    @property
+    def text(self) -> str:
+        """The translation (the same as ``hyp``)."""
+        return self.hyp
+
+    @property
+    def links(self) -> list[tuple[int, int]]:
+        """Hard links (source token i, output token j), 0-based over ``src_tokens`` /
+        ``hyp_tokens``: each output token's most attended source token; a token that attends
+        most to the source end ("</s>") gets no link."""
+        n_src = len(self.src_tokens) - 1  # the final column is the source EOS
+        return [(s, j) for s, j in hard_links(self.attention) if s < n_src]
+
 
 @dataclass
 class Result:
     translations: list[Translation]
-    truncated: int  # sentences (forced: source/target pairs) cut to the model's max length
+    truncated: int  # sentences (forced: source or target) cut to the model's max length
 
 
-def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], int]:
+def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+    """Source ids cut to the model's max length, and which sources were cut."""
     limit = loaded.cfg.data.max_length
     ids = loaded.codec.encode(list(texts), side="src")
-    truncated = sum(len(x) > limit for x in ids)
-    return [x[:limit] for x in ids], truncated
+    return [x[:limit] for x in ids], [len(x) > limit for x in ids]
+
+
+def keep_best(options: list[Translation], *, nbest: bool) -> Translation:
+    """The best translation, carrying the whole best-first list when an n-best list was asked for."""
+    if nbest:
+        options[0].nbest = options
+    return options[0]
+
+
+def with_truncation(out: list[Translation], cut: list[bool]) -> Result:
+    """The result of a run, each translation marked when its source was cut."""
+    for t, was_cut in zip(out, cut):
+        t.truncated = was_cut
+    return Result(out, sum(cut))
 
 
 def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Translation:
@@ -64,7 +94,7 @@ def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Tra
                        codec.tokens(hyp.ids, side="tgt"), hyp.attention, hyp.norm_score)
 
 
-def _empty(text: str) -> Translation:
+def empty(text: str) -> Translation:
     return Translation(text, "", 0.0, [], [], torch.zeros(0, 0))
 
 
@@ -79,7 +109,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     check_precision(decode.precision, device, option="decode.precision")
     src_ids, truncated = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
-    out = [_empty(t) for t in texts]
+    out = [empty(t) for t in texts]
     if progress is not None and len(todo) < len(texts):
         progress(len(texts) - len(todo))
     generator = torch.Generator(device=device).manual_seed(decode.seed) if decode.sample else None
@@ -91,12 +121,10 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
             src_tokens = loaded.codec.tokens(src_ids[i], side="src") + [EOS]
             options = [Translation(texts[i], next(texts_out), h.score, src_tokens,
                                    loaded.codec.tokens(h.ids, side="tgt"), h.attention, h.norm_score) for h in hyps]
-            out[i] = options[0]
-            if decode.nbest > 1:
-                out[i].nbest = options
+            out[i] = keep_best(options, nbest=decode.nbest > 1)
         if progress is not None:
             progress(len(batch))
-    return Result(out, truncated)
+    return with_truncation(out, truncated)
 
 
 def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig,
@@ -106,29 +134,25 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
         raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
-    src_ids, _ = _encode_sources(loaded, texts)
+    src_ids, src_cut = _encode_sources(loaded, texts)
     limit = loaded.cfg.data.max_length
-    tgt_ids = loaded.codec.encode(list(targets), side="tgt")
-    src_full = loaded.codec.encode(list(texts), side="src")
-    truncated = sum(len(s) > limit or len(t) > limit for s, t in zip(src_full, tgt_ids))
-    tgt_ids = [x[:limit] for x in tgt_ids]
+    tgt_full = loaded.codec.encode(list(targets), side="tgt")
+    truncated = [cut or len(t) > limit for cut, t in zip(src_cut, tgt_full)]  # a cut target too
+    tgt_ids = [x[:limit] for x in tgt_full]
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
-    out = [_empty(t) for t in texts]
+    out = [empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
         with autocast(device, decode.precision):
             hyps = force_decode(loaded.model, batch.to(device))
         for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
-    return Result(out, truncated)
+    return with_truncation(out, truncated)
 
 
 # --- output lines ------------------------------------------------------------------------------
 def pharaoh(t: Translation) -> str:
-    """Hard links ``i-j`` (source token i, output token j, 0-based, subword pieces as in
-    ``src_tokens`` / ``hyp_tokens``): each output token's most attended source token; a token
-    that attends most to the source end ("</s>") gets no link."""
-    n_src = len(t.src_tokens) - 1  # the final column is the source EOS
-    return pharaoh_links([(s, j) for s, j in hard_links(t.attention) if s < n_src])
+    """``t.links`` as Pharaoh ``i-j`` pairs."""
+    return pharaoh_links(t.links)
 
 
 def _entry(t: Translation) -> dict[str, Any]:
@@ -151,6 +175,39 @@ def format_line(t: Translation, *, fmt: str, nbest: bool = False) -> str:
     if fmt == "jsonl":
         return json.dumps(jsonl_row(t, nbest=nbest), ensure_ascii=False)
     return t.hyp
+
+
+# --- translating a stream ----------------------------------------------------------------------
+STREAM_CHUNK = 2000  # lines read ahead from a pipe before translating them (earlier when input pauses)
+
+
+def translate_stream(run: Callable[[list[str]], list[Translation]], source: BinaryIO, output: Path | None, *,
+                     fmt: str, nbest: bool = False, chunk_lines: int = STREAM_CHUNK) -> int:
+    """Translate ``source`` chunk by chunk with ``run`` and write the lines of each chunk as soon
+    as it is done: to stdout, flushed, or to ``output`` (atomically, once the input ends).
+    Returns how many sources were cut to the model's max length."""
+    truncated = 0
+
+    def fill(write: Callable[[str], object]) -> None:
+        nonlocal truncated
+        for chunk in read_chunks(source, max_lines=chunk_lines):
+            out = run(chunk)
+            truncated += sum(t.truncated for t in out)
+            write("".join(format_line(t, fmt=fmt, nbest=nbest) + "\n" for t in out))
+
+    if output is None:
+        fill(write_stdout)  # written in full (flushed) after each chunk, or an OSError
+        return truncated
+
+    def to_file(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            fill(f.write)
+
+    try:
+        atomic_write(output, to_file)
+    except OSError as e:
+        raise DataError(f"{output}: cannot write ({e.strerror})") from None
+    return truncated
 
 
 # --- reading a stream in chunks ----------------------------------------------------------------
