@@ -68,7 +68,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path, reverse_files):
 
 def test_refuses_to_overwrite_a_model(tmp_path, reverse_files):
     train(_tiny_cfg(reverse_files, max_steps=2), tmp_path / "m")
-    with pytest.raises(ConfigError, match="already holds a model"):
+    with pytest.raises(CheckpointError, match="already holds a model"):
         train(_tiny_cfg(reverse_files, max_steps=2), tmp_path / "m")
 
 
