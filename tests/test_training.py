@@ -9,7 +9,7 @@ import pytest
 from seq2attn.checkpoint import load
 from seq2attn.config import resolve_config
 from seq2attn.corpora import CORPORA, load_corpus
-from seq2attn.errors import CheckpointError, ConfigError
+from seq2attn.errors import CheckpointError
 from seq2attn.metrics import exact_match
 from seq2attn.train import train
 from seq2attn.translate import translate
