@@ -15,13 +15,14 @@ from typing import Annotated
 
 import typer
 
-from . import cli_eval
+from . import cli_eval, cli_model
 from .cli_common import (
     BatchTokens,
     DataDir,
     Device,
     ModelDir,
     Sets,
+    Weights,
     handle_errors,
     read_input,
     stderr_console,
@@ -231,12 +232,14 @@ def translate(
     no_repeat_ngram: Annotated[int | None, typer.Option(help="Never repeat an n-gram of this size within a "
                                                            "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA) "
-                                                     "(default: the model's decode.precision). "
-                                                     "Example: --precision bf16")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA), fp16 (CUDA) or int8 "
+                                                     "(CPU: int8 GRU/Linear weights; a CTranslate2 export: its "
+                                                     "int8 kernels) (default: the model's decode.precision). "
+                                                     "Example: --precision int8")] = None,
     device: Device = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
+    weights: Weights = None,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
 
@@ -247,7 +250,7 @@ def translate(
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    m = load(model, device=device, threads=threads)
+    m = load(model, device=device, threads=threads, weights=weights)
     decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
                              sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
                              seed=seed, no_repeat_ngram=no_repeat_ngram, batch_tokens=batch_tokens,
@@ -276,8 +279,8 @@ def translate(
                                "tokens and were truncated")
 
 
-# --- score, evaluate, align: in cli_eval.py ----------------------------------------------------
-for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align):
+# --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------
+for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average):
     app.command()(command)
 
 
@@ -316,6 +319,31 @@ def corpora_prepare(
         typer.echo(str(path))
 
 
+# --- export ------------------------------------------------------------------------------------
+@app.command()
+@handle_errors
+def export(
+    model: ModelDir,
+    out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the exported model. "
+                                      "Example: --out runs/de-en-ct2")],
+    to: Annotated[str, typer.Option("--to", help="Target runtime: ctranslate2 (Transformer models). "
+                                    "Example: --to ctranslate2")] = "ctranslate2",
+    quantization: Annotated[str | None, typer.Option(help="Weight type: int8, int8_float32, bfloat16 or "
+                                                          "float32 (default). Example: --quantization int8")] = None,
+) -> None:
+    """Export a Transformer for a fast runtime; translate, align and info then take the new directory.
+
+    Example: seq2attn export -m runs/de-en --to ctranslate2 --quantization int8 --out runs/de-en-ct2
+    """
+    from .export import TARGETS, export_ctranslate2
+
+    if to not in TARGETS:
+        raise ConfigError(f"--to {to!r}; choose one of: {', '.join(TARGETS)}")
+    export_ctranslate2(model, out, quantization=quantization)
+    stderr_console().print(f"exported {model} to {out} ({to}, {quantization or 'float32'} weights); "
+                           f"try: seq2attn translate -m {out}")
+
+
 # --- info --------------------------------------------------------------------------------------
 @app.command()
 @handle_errors
@@ -334,16 +362,23 @@ def info(
         console.print(f"seq2attn {__version__}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}; "
                       f"CUDA: {cuda}")
         return
-    from .checkpoint import load, read_manifest
+    from .checkpoint import load, load_config, read_manifest
     from .config import to_dict
+    from .ct2 import describe, is_export
     from .models import count_parameters
 
+    if is_export(model):
+        console.print(describe(model))
+        typer.echo(json.dumps(to_dict(load_config(model))))
+        return
     loaded = load(model, device="cpu")
     manifest = read_manifest(model)
     console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
                   f"{loaded.codec.vocab_size('src')} / tgt {loaded.codec.vocab_size('tgt')}")
-    for which, entry in manifest["weights"].items():
-        console.print(f"  {which}: {entry['file']} step {entry['step']}, dev BLEU {entry['dev_bleu']:.2f}")
+    for which in ("best", "last", "averaged"):
+        if which in manifest["weights"]:
+            used = " (used by default)" if which == loaded.which else ""
+            console.print(f"  {which}: {cli_model.describe(manifest['weights'][which])}{used}")
     typer.echo(json.dumps(to_dict(loaded.cfg)))
 
 

@@ -14,6 +14,7 @@ from .cli_common import (
     BatchTokens,
     Device,
     ModelDir,
+    Weights,
     handle_errors,
     stderr_console,
     write_output,
@@ -119,6 +120,7 @@ def evaluate(
     as_json: AsJson = False,
     batch_tokens: BatchTokens = None,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Translate a file and score it against its references in one go.
 
@@ -130,7 +132,8 @@ def evaluate(
 
     sources = read_lines(src)
     ref_streams = _aligned_lines(src, sources, ref)
-    hyps = [t.hyp for t in load(model, device=device).translate(sources, beam=beam, batch_tokens=batch_tokens)]
+    m = load(model, device=device, weights=weights)
+    hyps = [t.hyp for t in m.translate(sources, beam=beam, batch_tokens=batch_tokens)]
     if out is not None:
         write_output(out, hyps)
     _print_scores(corpus_scores(hyps, ref_streams, metrics=_metric_names(metrics)), as_json=as_json)
@@ -195,6 +198,7 @@ def align(
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
                                                    "from 1 (Hansards/WPT files). Example: --gold-one-indexed")] = False,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Word alignments from attention: heatmap, Pharaoh links, JSON, images, AER against gold.
 
@@ -213,7 +217,7 @@ def align(
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    m = load(model, device=device)
+    m = load(model, device=device, weights=weights)
     m.set_alignment(layer=layer, head=head)
     if targets is None:
         translations = m.translate(sources, beam=beam)

@@ -22,7 +22,7 @@ from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
 from .errors import DataError
-from .runtime import autocast, check_precision
+from .runtime import autocast, check_precision, for_precision
 from .search import Hypothesis, check_decode, force_decode, search
 from .tokenizer import EOS
 
@@ -73,7 +73,15 @@ def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int
     return [x[:limit] for x in ids], [len(x) > limit for x in ids]
 
 
-def _result(out: list[Translation], cut: list[bool]) -> Result:
+def keep_best(options: list[Translation], *, nbest: bool) -> Translation:
+    """The best translation, carrying the whole best-first list when an n-best list was asked for."""
+    if nbest:
+        options[0].nbest = options
+    return options[0]
+
+
+def with_truncation(out: list[Translation], cut: list[bool]) -> Result:
+    """The result of a run, each translation marked when its source was cut."""
     for t, was_cut in zip(out, cut):
         t.truncated = was_cut
     return Result(out, sum(cut))
@@ -86,7 +94,7 @@ def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Tra
                        codec.tokens(hyp.ids, side="tgt"), hyp.attention, hyp.norm_score)
 
 
-def _empty(text: str) -> Translation:
+def empty(text: str) -> Translation:
     return Translation(text, "", 0.0, [], [], torch.zeros(0, 0))
 
 
@@ -99,26 +107,25 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     check_decode(decode)
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
+    model = for_precision(loaded.model, decode.precision)
     src_ids, truncated = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
-    out = [_empty(t) for t in texts]
+    out = [empty(t) for t in texts]
     if progress is not None and len(todo) < len(texts):
         progress(len(texts) - len(todo))
     generator = torch.Generator(device=device).manual_seed(decode.seed) if decode.sample else None
     for batch in make_batches(src_ids, None, batch_tokens=decode.batch_tokens, indices=todo):
         with autocast(device, decode.precision):
-            per_sentence = search(loaded.model, batch.to(device), decode=decode, generator=generator)
+            per_sentence = search(model, batch.to(device), decode=decode, generator=generator)
         texts_out = iter(loaded.codec.decode([h.ids for hyps in per_sentence for h in hyps], side="tgt"))
         for i, hyps in zip(batch.indices, per_sentence):
             src_tokens = loaded.codec.tokens(src_ids[i], side="src") + [EOS]
             options = [Translation(texts[i], next(texts_out), h.score, src_tokens,
                                    loaded.codec.tokens(h.ids, side="tgt"), h.attention, h.norm_score) for h in hyps]
-            out[i] = options[0]
-            if decode.nbest > 1:
-                out[i].nbest = options
+            out[i] = keep_best(options, nbest=decode.nbest > 1)
         if progress is not None:
             progress(len(batch))
-    return _result(out, truncated)
+    return with_truncation(out, truncated)
 
 
 def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig,
@@ -128,16 +135,17 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
         raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
+    model = for_precision(loaded.model, decode.precision)
     src_ids, truncated = _encode_sources(loaded, texts)
     tgt_ids = [x[: loaded.cfg.data.max_length] for x in loaded.codec.encode(list(targets), side="tgt")]
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
-    out = [_empty(t) for t in texts]
+    out = [empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
         with autocast(device, decode.precision):
-            hyps = force_decode(loaded.model, batch.to(device))
+            hyps = force_decode(model, batch.to(device))
         for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
-    return _result(out, truncated)
+    return with_truncation(out, truncated)
 
 
 # --- output lines ------------------------------------------------------------------------------
