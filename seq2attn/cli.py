@@ -15,13 +15,14 @@ from typing import Annotated
 
 import typer
 
-from . import cli_eval
+from . import cli_eval, cli_model
 from .cli_common import (
     BatchTokens,
     DataDir,
     Device,
     ModelDir,
     Sets,
+    Weights,
     handle_errors,
     read_input,
     stderr_console,
@@ -234,12 +235,14 @@ def translate(
     no_repeat_ngram: Annotated[int | None, typer.Option(help="Never repeat an n-gram of this size within a "
                                                            "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA) "
-                                                     "(default: the model's decode.precision). "
-                                                     "Example: --precision bf16")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA), fp16 (CUDA) or int8 "
+                                                     "(CPU: int8 GRU/Linear weights; a CTranslate2 export: its "
+                                                     "int8 kernels) (default: the model's decode.precision). "
+                                                     "Example: --precision int8")] = None,
     device: Device = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
+    weights: Weights = None,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
 
@@ -250,7 +253,7 @@ def translate(
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    m = load(model, device=device, threads=threads)
+    m = load(model, device=device, threads=threads, weights=weights)
     decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
                              sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
                              seed=seed, no_repeat_ngram=no_repeat_ngram, batch_tokens=batch_tokens,
@@ -279,8 +282,8 @@ def translate(
                                "tokens and were truncated")
 
 
-# --- score, evaluate, align: in cli_eval.py ----------------------------------------------------
-for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align):
+# --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------
+for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average):
     app.command()(command)
 
 
@@ -375,10 +378,10 @@ def info(
     manifest = read_manifest(model)
     console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
                   f"{loaded.codec.vocab_size('src')} / tgt {loaded.codec.vocab_size('tgt')}")
-    for which, entry in manifest["weights"].items():
-        bleu = entry.get("dev_bleu")
-        scores = f", dev BLEU {bleu:.2f}" if isinstance(bleu, (int, float)) else ""
-        console.print(f"  {which}: {entry['file']} step {entry['step']}{scores}")
+    for which in ("best", "last", "averaged"):
+        if which in manifest["weights"]:
+            used = " (used by default)" if which == loaded.which else ""
+            console.print(f"  {which}: {cli_model.describe(manifest['weights'][which])}{used}")
     typer.echo(json.dumps(to_dict(loaded.cfg)))
 
 

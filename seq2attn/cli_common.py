@@ -70,6 +70,8 @@ Sets = Annotated[list[str] | None, typer.Option("--set", help="Override one conf
                                                    "Example: --set train.lr=3e-4 --set model.attention=dot")]
 DataDir = Annotated[Path | None, typer.Option(help="Local copy of downloadable corpora (default: $SEQ2ATTN_DATA, "
                                                  "else download). Example: --data-dir ../shared/corpora")]
+Weights = Annotated[str | None, typer.Option(help="Checkpoint to load: best, last or averaged (default: the "
+                                                 "better of best and averaged by dev BLEU). Example: --weights last")]
 BatchTokens = Annotated[int | None, typer.Option(help="Token budget per decoding batch. Example: --batch-tokens 8000")]
 
 

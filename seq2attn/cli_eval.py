@@ -14,6 +14,7 @@ from .cli_common import (
     BatchTokens,
     Device,
     ModelDir,
+    Weights,
     handle_errors,
     stderr_console,
     write_output,
@@ -129,6 +130,7 @@ def evaluate(
     as_json: AsJson = False,
     batch_tokens: BatchTokens = None,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Translate a file and score it against its references in one go.
 
@@ -141,7 +143,7 @@ def evaluate(
     names = _metric_names(metrics)
     sources = read_lines(src)
     ref_streams = _aligned_lines(src, sources, ref)
-    m = load(model, device=device)
+    m = load(model, device=device, weights=weights)
     translations = m.translate(sources, beam=beam, batch_tokens=batch_tokens)
     _warn_truncated(m, translations)
     hyps = [t.hyp for t in translations]
@@ -209,6 +211,7 @@ def align(
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
                                                    "from 1 (Hansards/WPT files). Example: --gold-one-indexed")] = False,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Word alignments from attention: heatmap, Pharaoh links, JSON, images, AER against gold.
 
@@ -228,7 +231,7 @@ def align(
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    m = load(model, device=device)
+    m = load(model, device=device, weights=weights)
     m.set_alignment(layer=layer, head=head)
     if targets is None:
         translations = m.translate(sources, beam=beam)
