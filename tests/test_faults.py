@@ -77,8 +77,8 @@ def manifest(out: Path) -> dict:
 
 @pytest.mark.parametrize("kill_at, resumes_from", [
     (1, None),  # writing the first checkpoint's first file: no weights yet, a plain rerun starts over
-    (6, 4),  # writing the second checkpoint's second file: the first checkpoint is kept
-    (7, 4),  # writing the second checkpoint's third file: still the first
+    (6, 4),  # writing a file of the second checkpoint (a checkpoint stages 4-5): the first is kept
+    (7, 4),  # a later file of the second checkpoint: still the first
 ])
 def test_kill_9_during_training_loses_at_most_the_checkpoint_in_progress(tmp_path, files, kill_at, resumes_from):
     out = tmp_path / "m"
