@@ -11,21 +11,32 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from . import cli_eval
 from .cli_common import (
     BatchTokens,
+    Command,
     DataDir,
     Device,
+    DeviceName,
+    Group,
     ModelDir,
+    OldSrc,
+    OldTgt,
+    Precision,
     Sets,
+    SrcLang,
+    TgtLang,
     handle_errors,
+    is_stdio,
+    languages,
     load_model,
     read_input,
     stderr_console,
+    warn_too_long,
     write_output,
 )
 from .errors import ConfigError, DataError
@@ -33,39 +44,62 @@ from .errors import ConfigError, DataError
 app = typer.Typer(
     name="seq2attn",
     help="Train, run and look inside attention-based neural machine translation models.\n\n"
-    "Example: seq2attn train --corpus dates --out runs/dates && seq2attn align -m runs/dates 'Nov 21st, 2026'",
+    "Example: seq2attn train --corpus dates --out runs/dates && seq2attn align -m runs/dates 'Nov 21st, 2026'\n\n"
+    "Exit codes: 0 success, 1 a runtime error (files, values, models), 2 a usage error, 130 interrupted.",
+    cls=Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 corpora_app = typer.Typer(help="List built-in and downloadable corpora; write one out as plain text files.",
-                          no_args_is_help=True)
+                          cls=Group, no_args_is_help=True)
 app.add_typer(corpora_app, name="corpora")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"seq2attn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
 # --- train -------------------------------------------------------------------------------------
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create (or to continue with "
-                                      "--resume). Example: --out runs/dates")],
-    corpus: Annotated[str | None, typer.Option(help="Built-in or downloadable corpus (see `seq2attn corpora "
-                                                  "list`). Example: --corpus dates")] = None,
-    src: Annotated[str | None, typer.Option(help="Source language of a multilingual corpus. Example: --src de")] = None,
-    tgt: Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Model directory to create (or to "
+                                      "continue with --resume). Example: --out runs/dates")],
+    corpus: Annotated[str | None, typer.Option(metavar="NAME", help="Built-in or downloadable corpus (see "
+                                                  "`seq2attn corpora list`). Example: --corpus dates")] = None,
+    src_lang: SrcLang = None,
+    tgt_lang: TgtLang = None,
     train_files: Annotated[tuple[Path, Path] | None, typer.Option(
-        "--train", help="Training source and target files (plain or .gz). Example: --train train.de train.en")] = None,
+        "--train", metavar="SRC TGT",
+        help="Training source and target files (plain or .gz). Example: --train train.de train.en")] = None,
     dev_files: Annotated[tuple[Path, Path] | None, typer.Option(
-        "--dev", help="Dev source and target files. Example: --dev dev.de dev.en")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (sections data, "
-                                                   "tokenizer, model, train, decode). Example: -c rnn.yaml")] = None,
+        "--dev", metavar="SRC TGT", help="Dev source and target files. Example: --dev dev.de dev.en")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", metavar="FILE", help="YAML config file "
+                                                   "(sections data, tokenizer, model, train, decode). "
+                                                   "Example: -c rnn.yaml")] = None,
     sets: Sets = None,
     data_dir: DataDir = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (CPU runs repeat exactly). Example: --seed 7")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Random seed (CPU runs repeat exactly). "
+                                             "Example: --seed 7")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint. "
                                                   "Example: --out runs/dates --resume")] = False,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto. Example: --device cpu")] = None,
+    device: Annotated[DeviceName | None, typer.Option(help="cuda when available with auto (default: the "
+                                                      "config's train.device). Example: --device cpu")] = None,
+    old_src: OldSrc = None,
+    old_tgt: OldTgt = None,
 ) -> None:
     """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3"""
     from .config import resolve_config
@@ -74,6 +108,7 @@ def train(
     from .train import Interrupted
     from .train import train as run_training
 
+    src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     preset = CORPORA[corpus].preset if corpus in CORPORA else None
     flags = {
         "data": {"corpus": corpus, "src_lang": src, "tgt_lang": tgt, "data_dir": str(data_dir) if data_dir else None,
@@ -138,61 +173,61 @@ def _run_with_progress(run, *, total: int | None, quiet: bool):
 
 def _stream(loaded, decode, dev, *, fmt: str, write, interactive: bool, quiet: bool) -> int:
     """Translate stdin chunk by chunk (line by line when it is a terminal), calling ``write(lines)``
-    after each chunk; returns how many source lines were truncated."""
+    after each chunk; returns how many source lines passed the model's position limit."""
     from .translate import format_line, read_chunks
     from .translate import translate as run
 
-    truncated = 0
+    too_long = 0
     chunks = read_chunks(sys.stdin.buffer, max_lines=1 if interactive else STREAM_CHUNK)
 
     def loop(progress) -> None:
-        nonlocal truncated
+        nonlocal too_long
         for chunk in chunks:
             result = run(loaded, chunk, decode=decode, device=dev, progress=progress)
-            truncated += result.truncated
+            too_long += result.too_long
             write([format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
 
     _run_with_progress(loop, total=None, quiet=quiet or interactive)
-    return truncated
+    return too_long
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def translate(
     model: ModelDir,
-    input: Annotated[Path | None, typer.Option("--input", "-i", help="Source file, one sentence per line, plain "
-                                                  "or .gz (default: stdin, translated as it streams in). "
-                                                  "Example: -i test.de")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write translations "
-                                                   "(default: stdout). Example: -o test.hyp")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text: one translation per line; jsonl: one JSON object "
+    input: Annotated[Path | None, typer.Option("--input", "-i", metavar="FILE", help="Source file, one sentence "
+                                                  "per line, plain or .gz; - or none: stdin, translated as it "
+                                                  "streams in. Example: -i test.de")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE", help="Where to write "
+                                                   "translations (- or none: stdout). Example: -o test.hyp")] = None,
+    fmt: Annotated[Literal["text", "jsonl"], typer.Option("--format", help="text: one translation per line; jsonl: one JSON object "
                                      "per line with src, hyp, score, norm_score, alignment (Pharaoh links over "
                                      "src_tokens/hyp_tokens) and nbest. Example: --format jsonl")] = "text",
-    beam: Annotated[int | None, typer.Option("--beam", "-b", help="Beam size; 1 is greedy (default: the "
+    beam: Annotated[int | None, typer.Option("--beam", "-b", metavar="N", help="Beam size; 1 is greedy (default: the "
                                                 "model's decode.beam_size). Example: --beam 5")] = None,
-    alpha: Annotated[float | None, typer.Option(help="GNMT length penalty for beam search; 0 ranks by "
+    alpha: Annotated[float | None, typer.Option(metavar="X", help="GNMT length penalty for beam search; 0 ranks by "
                                                    "log-prob. Example: --alpha 0.6")] = None,
-    nbest: Annotated[int | None, typer.Option(help="Hypotheses per sentence (<= beam; JSONL only). "
+    nbest: Annotated[int | None, typer.Option(metavar="N", help="Hypotheses per sentence (<= beam; JSONL only). "
                                                  "Example: --nbest 5 --beam 5 --format jsonl")] = None,
-    max_len_a: Annotated[float | None, typer.Option(help="Output limit a * source length + b: a. "
+    max_len_a: Annotated[float | None, typer.Option(metavar="A", help="Output limit a * source length + b: a. "
                                                        "Example: --max-len-a 1.2")] = None,
-    max_len_b: Annotated[int | None, typer.Option(help="Output limit a * source length + b: b. "
+    max_len_b: Annotated[int | None, typer.Option(metavar="B", help="Output limit a * source length + b: b. "
                                                      "Example: --max-len-b 10")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Draw each token from the model distribution "
                                          "instead of searching (back-translation, diversity). Example: --sample --top-p 0.9")] = False,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. Example: --temperature 0.8")] = None,
-    top_k: Annotated[int | None, typer.Option(help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
-    top_p: Annotated[float | None, typer.Option(help="Sample among the most likely tokens holding this "
+    temperature: Annotated[float | None, typer.Option(metavar="T", help="Sampling temperature. Example: --temperature 0.8")] = None,
+    top_k: Annotated[int | None, typer.Option(metavar="K", help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
+    top_p: Annotated[float | None, typer.Option(metavar="P", help="Sample among the most likely tokens holding this "
                                                    "probability mass. Example: --top-p 0.9")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed. Example: --seed 7")] = None,
-    no_repeat_ngram: Annotated[int | None, typer.Option(help="Never repeat an n-gram of this size within a "
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Sampling seed. Example: --seed 7")] = None,
+    no_repeat_ngram: Annotated[int | None, typer.Option(metavar="N", help="Never repeat an n-gram of this size within a "
                                                            "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA) "
+    precision: Annotated[Precision | None, typer.Option(help="bf16: autocast on CPU or CUDA; fp16: CUDA only "
                                                      "(default: the model's decode.precision). "
                                                      "Example: --precision bf16")] = None,
     device: Device = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
+    threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
@@ -203,11 +238,10 @@ def translate(
 
     from .config import resolve_config
     from .search import check_decode
-    from .translate import FORMATS, format_line
+    from .translate import format_line
     from .translate import translate as run
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    input, output = (None if is_stdio(p) else p for p in (input, output))
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"--threads {threads}; must be >= 1")
@@ -229,15 +263,14 @@ def translate(
         result = _run_with_progress(lambda p: run(loaded, lines, decode=decode, device=dev, progress=p),
                                     total=len(lines), quiet=no_bar)
         write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
-        truncated = result.truncated
+        too_long = result.too_long
     else:
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
             stderr_console().print("translating each line as you enter it; end with Ctrl-D")
-        truncated = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
-    if truncated and not quiet:
-        stderr_console().print(f"warning: {truncated} source lines were longer than {loaded.cfg.data.max_length} "
-                        "tokens and were truncated")
+        too_long = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
+    if not quiet:
+        warn_too_long(loaded, too_long)
 
 
 def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:
@@ -250,66 +283,79 @@ def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactiv
         return _stream(loaded, decode, dev, fmt=fmt, write=write, interactive=interactive, quiet=quiet)
     from .checkpoint import atomic_write
 
-    truncated = 0
+    too_long = 0
 
     def fill(tmp: str) -> None:
-        nonlocal truncated
+        nonlocal too_long
         with open(tmp, "w", encoding="utf-8") as f:
-            truncated = _stream(loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=quiet,
+            too_long = _stream(loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=quiet,
                                 write=lambda lines: f.write("".join(line + "\n" for line in lines)))
 
     try:
         atomic_write(output, fill)
     except OSError as e:
         raise DataError(f"{output}: cannot write ({e.strerror})") from None
-    return truncated
+    return too_long
 
 
 # --- score, evaluate, align: in cli_eval.py ----------------------------------------------------
 for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align):
-    app.command()(command)
+    app.command(cls=Command)(command)
 
 
 # --- corpora -----------------------------------------------------------------------------------
-@corpora_app.command("list")
+@corpora_app.command("list", cls=Command)
 @handle_errors
-def corpora_list() -> None:
-    """Name, languages, sizes and origin of every corpus. Example: seq2attn corpora list"""
+def corpora_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per corpus (name, languages, sizes, "
+                                          "source, description) instead of the table. Example: --json")] = False,
+) -> None:
+    """Name, languages, sizes and origin of every corpus, on stdout. Example: seq2attn corpora list"""
+    from rich.console import Console
     from rich.table import Table
 
     from .corpora import CORPORA
 
+    if as_json:
+        for info in CORPORA.values():
+            typer.echo(json.dumps({"name": info.name, "languages": list(info.languages), "sizes": info.sizes,
+                                   "source": info.source, "description": info.description}))
+        return
     table = Table("name", "languages", "train / dev / test", "source", "description")
     for info in CORPORA.values():
         sizes = " / ".join(f"{info.sizes.get(k, 0):,}" for k in ("train", "dev", "test"))
         table.add_row(info.name, ", ".join(info.languages), sizes, info.source, info.description)
-    stderr_console().print(table)
+    Console(highlight=False).print(table)
 
 
-@corpora_app.command("prepare")
+@corpora_app.command("prepare", cls=Command)
 @handle_errors
 def corpora_prepare(
-    name: Annotated[str, typer.Argument(help="Corpus name from `seq2attn corpora list`. Example: multi30k")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/dev/test .src/.tgt files. "
-                                      "Example: --out data/de-en")],
-    src: Annotated[str | None, typer.Option(help="Source language. Example: --src de")] = None,
-    tgt: Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")] = None,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Corpus name from `seq2attn corpora list`. "
+                                        "Example: multi30k")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for train/dev/test "
+                                      ".src/.tgt files. Example: --out data/de-en")],
+    src_lang: SrcLang = None,
+    tgt_lang: TgtLang = None,
     data_dir: DataDir = None,
-    seed: Annotated[int, typer.Option(help="Seed of generated corpora. Example: --seed 1")] = 1,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of generated corpora. Example: --seed 1")] = 1,
+    old_src: OldSrc = None,
+    old_tgt: OldTgt = None,
 ) -> None:
     """Write a corpus as plain-text files. Example: seq2attn corpora prepare dates --out data/dates"""
     from .corpora import load_corpus, write_splits
 
+    src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     splits = load_corpus(name, src_lang=src, tgt_lang=tgt, data_dir=data_dir, seed=seed)
     for path in write_splits(splits, out):
         typer.echo(str(path))
 
 
 # --- info --------------------------------------------------------------------------------------
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def info(
-    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory to describe "
+    model: Annotated[Path | None, typer.Option("--model", "-m", metavar="DIR", help="Model directory to describe "
                                                   "(omit for the installation). Example: -m runs/dates")] = None,
 ) -> None:
     """Versions and devices, or what a model directory holds. Example: seq2attn info -m runs/dates"""

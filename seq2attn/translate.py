@@ -20,6 +20,7 @@ from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
 from .errors import DataError
+from .models import position_limit
 from .runtime import autocast, check_precision
 from .search import Hypothesis, check_decode, force_decode, search
 from .tokenizer import EOS
@@ -47,14 +48,15 @@ class Translation:
 @dataclass
 class Result:
     translations: list[Translation]
-    truncated: int  # sources cut to the model's max length
+    too_long: int  # sources past the model's position limit (decoded all the same)
 
 
 def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], int]:
-    limit = loaded.cfg.data.max_length
+    """Source ids in full (data.max_length filters training pairs, it does not cut inputs) and how
+    many pass the model's position limit, counting the EOS the search appends."""
     ids = loaded.codec.encode(list(texts), side="src")
-    truncated = sum(len(x) > limit for x in ids)
-    return [x[:limit] for x in ids], truncated
+    limit = position_limit(loaded.cfg.model)
+    return ids, 0 if limit is None else sum(len(x) + 1 > limit for x in ids)
 
 
 def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Translation:
@@ -77,7 +79,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     check_decode(decode)
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
-    src_ids, truncated = _encode_sources(loaded, texts)
+    src_ids, too_long = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
     out = [_empty(t) for t in texts]
     if progress is not None and len(todo) < len(texts):
@@ -96,7 +98,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
                 out[i].nbest = options
         if progress is not None:
             progress(len(batch))
-    return Result(out, truncated)
+    return Result(out, too_long)
 
 
 def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig,
@@ -106,8 +108,8 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
         raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
-    src_ids, truncated = _encode_sources(loaded, texts)
-    tgt_ids = [x[: loaded.cfg.data.max_length] for x in loaded.codec.encode(list(targets), side="tgt")]
+    src_ids, too_long = _encode_sources(loaded, texts)
+    tgt_ids = loaded.codec.encode(list(targets), side="tgt")
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
     out = [_empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
@@ -115,7 +117,7 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
             hyps = force_decode(loaded.model, batch.to(device))
         for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
-    return Result(out, truncated)
+    return Result(out, too_long)
 
 
 # --- output lines ------------------------------------------------------------------------------

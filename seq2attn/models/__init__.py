@@ -33,8 +33,14 @@ def set_alignment(model: nn.Module, *, layer: int | None, head: int | None) -> N
                           "(model.backend=rnn) has one attention, leave them out")
 
 
+def position_limit(cfg: ModelConfig) -> int | None:
+    """The longest sequence (tokens, EOS included) the model has positions for: the Transformer's
+    table size; None for the GRU, which has no positions."""
+    return cfg.max_positions if cfg.backend == "transformer" else None
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["Features", "ForwardOutput", "StepOutput", "build_model", "count_parameters", "set_alignment"]
+__all__ = ["Features", "ForwardOutput", "StepOutput", "build_model", "count_parameters", "position_limit", "set_alignment"]
