@@ -51,6 +51,8 @@ class Reporter:
 
     def step(self, row: dict[str, Any]) -> None: ...
 
+    def validating(self, step: int) -> None: ...
+
     def validation(self, row: dict[str, Any]) -> None: ...
 
     def stop(self) -> None: ...
@@ -373,6 +375,7 @@ def run(trainer: Trainer) -> TrainState:
 
 
 def _validate(trainer: Trainer) -> bool:
+    trainer.reporter.validating(trainer.state.step)
     result = trainer.validate()
     st = trainer.state
     row = {"kind": "valid", "step": st.step, "epoch": st.epoch, **{k: round(v, 4) if isinstance(v, float) else v
@@ -398,7 +401,7 @@ def _attention_image(trainer: Trainer) -> None:
         draw_pair(trainer.model, trainer.codec, src=trainer.dev.src[0], tgt=trainer.dev.tgt[0],
                   max_length=trainer.cfg.data.max_length, device=trainer.device,
                   path=trainer.out / "attention" / f"step-{trainer.state.step}.png",
-                  title=f"step {trainer.state.step}")
+                  title=f"step {trainer.state.step}: {trainer.dev.src[0]}  ->  {trainer.dev.tgt[0]}")
     except Exception as e:  # noqa: BLE001 - a picture is never worth a failed training run
         trainer.reporter.message(f"could not save the attention image ({type(e).__name__}: {e})")
 
