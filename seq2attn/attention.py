@@ -66,7 +66,6 @@ class Attention(nn.Module):
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
         super().__init__()
         self.check_sizes(query_size=query_size, key_size=key_size, attention_size=attention_size, heads=heads)
-        self.query_size, self.key_size = query_size, key_size
         self.context_size = key_size  # the context averages the encoder states themselves
 
     @classmethod
@@ -217,7 +216,7 @@ class KernelAttention(Attention):
         return -0.5 * (q2 - 2 * wq @ wk.transpose(1, 2) + k2.unsqueeze(1))  # (B, T, S)
 
 
-class MultiHeadAttention(Attention):
+class MultiHeadScorer(Attention):
     """h heads of scaled dot-product attention over learned projections of q, k and v, then an
     output projection (Vaswani et al. 2017), as ``torch.nn.MultiheadAttention`` computes it.
 
@@ -263,7 +262,7 @@ ATTENTIONS: dict[str, type[Attention]] = {
     "general": GeneralAttention,
     "additive": AdditiveAttention,
     "concat": ConcatAttention,
-    "multihead": MultiHeadAttention,
+    "multihead": MultiHeadScorer,
     "kernel": KernelAttention,
 }
 

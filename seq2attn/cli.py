@@ -381,6 +381,3 @@ def info(
         console.print(f"  {which}: {entry['file']} step {entry['step']}, dev BLEU {entry['dev_bleu']:.2f}")
     typer.echo(json.dumps(to_dict(loaded.cfg)))
 
-
-def main() -> None:  # pragma: no cover - console script entry
-    app()

@@ -19,12 +19,8 @@ import yaml
 from .errors import ConfigError
 
 TOKENIZER_KINDS = ("bpe", "unigram", "wordlevel", "char")
-NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
 BACKENDS = ("rnn", "transformer")
-DECODERS = ("bahdanau", "luong")
 DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}  # model.attention=null: the wiring's own
-PRECISIONS = ("fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class ModelConfig:
     dec_layers: int = 1
     dropout: float = 0.2
     input_feeding: bool = True  # Luong wiring only
-    # transformer backend (issue 4): emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
+    # transformer backend: emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
     ff_size: int = 1024  # position-wise feed-forward inner size
     activation: Literal["relu", "gelu"] = "relu"  # of the feed-forward
     norm: Literal["pre", "post"] = "pre"  # layer norm before each sub-layer (pre) or after the residual (post)
@@ -357,7 +353,7 @@ def validate(cfg: Config) -> None:
 
 
 def _validate_transformer(cfg: Config) -> None:
-    """The transformer backend's fields and the noam schedule (issue 4)."""
+    """The transformer backend's fields and the noam schedule."""
     m, t = cfg.model, cfg.train
     _positive("train.warmup_steps", t.warmup_steps)
     _positive("model.ff_size", m.ff_size)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import get_args
+from typing import get_args, get_type_hints
 
 import pytest
 from rich.console import Console
@@ -48,10 +48,12 @@ def test_help_shows_choices_and_metavars():
 
 def test_cli_choices_equal_the_registries():
     from seq2attn.alignment import LEVELS
-    from seq2attn.config import PRECISIONS
+    from seq2attn.config import DecodeConfig, TrainConfig
     from seq2attn.translate import FORMATS
 
-    assert set(get_args(cli_common.Precision)) == set(PRECISIONS)
+    hints = get_type_hints(DecodeConfig)
+    assert get_args(cli_common.Precision) == get_args(hints["precision"])
+    assert get_args(cli_common.DeviceName) == get_args(get_type_hints(TrainConfig)["device"])
     assert set(get_args(cli_eval.Level)) == set(LEVELS)
     assert "[" + "|".join(FORMATS) + "]" in flat(run("translate", "--help").stdout)
 
