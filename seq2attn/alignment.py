@@ -349,7 +349,7 @@ def save_image(path: str | Path, alignment: Alignment, *, title: str | None = No
     the largest weight of each row is marked with a dot."""
     from matplotlib.figure import Figure  # late: matplotlib takes a second to import
 
-    from .checkpoint import atomic_write
+    from .fsutil import atomic_write
 
     path = Path(path)
     fmt = image_format(path)

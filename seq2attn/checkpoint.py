@@ -10,19 +10,19 @@ A model directory is self-describing::
     trainer.pt         optimizer, schedule, RNG states, counters (plain tensors and numbers)
     metrics.jsonl      one JSON row per log / validation
 
-Every file is written to a temporary name in the same directory and renamed into place, so a crash
-or Ctrl-C never leaves a half-written file where a good one was. Loading never unpickles arbitrary
-objects: weights come from safetensors and ``trainer.pt`` is read with ``weights_only=True``; a
-weights file whose sha256 differs from the manifest is refused.
+A checkpoint is one unit: its files are written under temporary names and flushed, then renamed into
+place with ``manifest.json`` (every file's sha256 and the step) last, so a crash leaves the previous
+checkpoint or the new one. Loading never unpickles arbitrary objects: weights come from safetensors
+and ``trainer.pt`` is read with ``weights_only=True``; a file whose sha256 differs from the manifest
+is refused, and the manifest may name only the files above, inside the directory.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,9 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from . import __version__
-from .config import Config, config_from_dict, to_dict
-from .errors import CheckpointError, ConfigError
+from .config import Config, config_from_dict, safe_yaml, to_dict
+from .errors import CheckpointError, ConfigError, brief
+from .fsutil import atomic_write_text, commit, read_limited, sha256, staged_write
 from .models import build_model
 from .tokenizer import TextCodec
 
@@ -43,84 +44,142 @@ FORMAT = "seq2attn-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = {"best": "model.safetensors", "last": "last.safetensors"}
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename the temp file onto ``path`` (same directory: atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+TRAINER = "trainer.pt"
+SMALL_FILE = 1 << 20  # manifest.json and config.yaml: anything larger is not ours
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    """The validated manifest: known file names only (never a path), sha256s, integer steps."""
     path = directory / MANIFEST
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such model directory")
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{directory}: not a seq2attn model directory (no {MANIFEST})")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        manifest = json.loads(read_limited(path, SMALL_FILE).decode("utf-8"))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({brief(e)})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{path}: corrupt manifest (not JSON)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a seq2attn model manifest")
     if manifest.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format version {manifest.get('version')!r}; this seq2attn reads {FORMAT_VERSION}")
+        version = str(manifest.get("version"))[:20]
+        raise CheckpointError(f"{path}: format version {version}; this seq2attn reads {FORMAT_VERSION}")
+    weights = manifest.get("weights")
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{path}: corrupt manifest (no \"weights\" table)")
+    for which, entry in weights.items():
+        _check_entry(path, which, entry, WEIGHTS.get(which))
+    if "trainer" in manifest:
+        _check_entry(path, "trainer", manifest["trainer"], TRAINER)
     return manifest
 
 
-def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+def _check_entry(path: Path, which: str, entry: Any, name: str | None) -> None:
+    if name is None:
+        raise CheckpointError(f"{path}: unknown weights {str(which)[:40]!r}; expected {', '.join(WEIGHTS)}")
+    ok = (isinstance(entry, dict) and entry.get("file") == name and isinstance(entry.get("sha256"), str)
+          and _SHA256.fullmatch(entry["sha256"]) is not None
+          and isinstance(entry.get("step"), int) and not isinstance(entry.get("step"), bool))
+    if not ok:
+        raise CheckpointError(f"{path}: corrupt manifest entry {which!r} (expected file {name!r}, "
+                              "its sha256 and an integer step)")
+
+
+def verified(directory: Path, entry: dict[str, Any]) -> Path:
+    """The path of a manifest entry's file, after checking it is a regular file with that sha256."""
+    path = directory / entry["file"]
+    if not path.exists():
+        raise CheckpointError(f"{path}: file missing")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file")
+    try:
+        digest = sha256(path)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({brief(e)})") from None
+    if digest != entry["sha256"]:
+        raise CheckpointError(f"{path}: sha256 does not match {MANIFEST}; the file was modified or damaged")
+    return path
+
+
+def _manifest_text(manifest: dict[str, Any]) -> str:
+    return json.dumps(manifest, indent=2) + "\n"
 
 
 def save_setup(directory: Path, cfg: Config, codec: TextCodec) -> None:
-    """Start a model directory: config, tokenizer and an empty manifest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    codec.save(directory)
-    _write_manifest(directory, {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}})
+    """Start a model directory: config, tokenizer and, last, a manifest without weights."""
+    try:
+        atomic_write_text(directory / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        codec.save(directory)
+        manifest = {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}}
+        atomic_write_text(directory / MANIFEST, _manifest_text(manifest))
+    except OSError as e:
+        raise CheckpointError(f"{directory}: cannot write the model directory ({brief(e)})") from None
+
+
+def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], info: dict[str, Any],
+                    trainer_state: dict[str, Any] | None = None) -> None:
+    """Save one checkpoint as one unit: the weights named in ``which`` ("best", "last") and the
+    trainer state are written and flushed under temporary names, then renamed into place with the
+    manifest (their sha256s and ``info``: step, scores) renamed last. A failure before the renames
+    leaves the previous checkpoint as it was."""
+    manifest = read_manifest(directory)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for w in which:
+            path = directory / WEIGHTS[w]
+            staged.append((staged_write(path, lambda tmp: save_model(model, tmp, metadata={"format": FORMAT})), path))
+            manifest["weights"][w] = {"file": path.name, "sha256": sha256(staged[-1][0]), **info}
+        if trainer_state is not None:
+            path = directory / TRAINER
+            staged.append((staged_write(path, lambda tmp: torch.save(trainer_state, tmp)), path))
+            manifest["trainer"] = {"file": TRAINER, "sha256": sha256(staged[-1][0]), "step": info["step"]}
+        staged.append((staged_write(directory / MANIFEST, lambda tmp: Path(tmp).write_text(
+            _manifest_text(manifest), encoding="utf-8")), directory / MANIFEST))
+    except (OSError, RuntimeError, SafetensorError) as e:  # a full disk shows up as any of these
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise CheckpointError(f"{directory}: cannot write the checkpoint of step {info['step']} ({brief(e)}); "
+                              "the previous checkpoint is intact") from None
+    commit(staged)
 
 
 def save_weights(directory: Path, model: nn.Module, *, which: str, info: dict[str, Any]) -> None:
     """Write ``best`` or ``last`` weights and record their sha256 and ``info`` (step, scores)."""
-    name = WEIGHTS[which]
-    manifest = read_manifest(directory)
-    atomic_write(directory / name, lambda tmp: save_model(model, tmp, metadata={"format": FORMAT}))
-    manifest["weights"][which] = {"file": name, "sha256": sha256(directory / name), **info}
-    _write_manifest(directory, manifest)
+    save_checkpoint(directory, model, which=(which,), info=info)
 
 
-def save_trainer_state(directory: Path, state: dict[str, Any]) -> None:
-    atomic_write(directory / "trainer.pt", lambda tmp: torch.save(state, tmp))
+def drop_rows_after(path: Path, step: int) -> None:
+    """Remove log rows past ``step`` from a ``metrics.jsonl``: a run resumed from a checkpoint at
+    ``step`` logs those steps again."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and _row_step(line) <= step]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _row_step(line: str) -> float:
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return math.inf  # a torn or foreign line: drop it
 
 
 def load_trainer_state(directory: Path) -> dict[str, Any]:
-    path = directory / "trainer.pt"
-    if not path.is_file():
-        raise CheckpointError(f"{directory}: nothing to resume (no trainer.pt)")
+    """The trainer state of the last checkpoint, checked against the manifest (same unit, same step)."""
+    manifest = read_manifest(directory)
+    entry, last = manifest.get("trainer"), manifest["weights"].get("last")
+    if entry is None or last is None:
+        raise CheckpointError(f"{directory}: nothing to resume (no checkpoint saved yet); "
+                              "train again without --resume")
+    if entry["step"] != last["step"]:
+        raise CheckpointError(f"{directory / MANIFEST}: {TRAINER} is from step {entry['step']} but "
+                              f"{last['file']} from step {last['step']}; the checkpoint is inconsistent")
+    path = verified(directory, entry)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a file we will not trust
@@ -129,14 +188,18 @@ def load_trainer_state(directory: Path) -> dict[str, Any]:
 
 def load_config(directory: Path) -> Config:
     path = directory / "config.yaml"
+    if not path.exists():
+        raise CheckpointError(f"{directory}: no config.yaml")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{directory}: no config.yaml") from None
-    except (UnicodeDecodeError, yaml.YAMLError):
+        data = safe_yaml(read_limited(path, SMALL_FILE).decode("utf-8"))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({brief(e)})") from None
+    except (UnicodeDecodeError, yaml.YAMLError, ConfigError):
         raise CheckpointError(f"{path}: corrupt config") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise CheckpointError(f"{path}: corrupt config (expected sections of key: value)")
     try:
-        return config_from_dict(data or {}, str(path))
+        return config_from_dict(data, str(path))
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
 
@@ -147,16 +210,11 @@ def load_weights(directory: Path, model: nn.Module, *, which: str, device: str |
     entry = read_manifest(directory)["weights"].get(which)
     if entry is None:
         raise CheckpointError(f"{directory}: holds no {WEIGHTS[which]} yet (training saved no checkpoint)")
-    path = directory / entry["file"]
-    if not path.is_file():
-        raise CheckpointError(f"{path}: weights file missing")
-    if sha256(path) != entry["sha256"]:
-        raise CheckpointError(f"{path}: sha256 does not match {MANIFEST}; the weights were modified or damaged")
+    path = verified(directory, entry)
     try:
         load_model(model, str(path), strict=True, device=str(device))
     except (SafetensorError, RuntimeError, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: weights do not fit this model ({first[:160]})") from None
+        raise CheckpointError(f"{path}: weights do not fit this model ({brief(e)})") from None
     return entry
 
 

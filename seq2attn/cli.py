@@ -21,7 +21,6 @@ from .cli_common import (
     Command,
     DataDir,
     Device,
-    DeviceName,
     Group,
     ModelDir,
     OldSrc,
@@ -33,13 +32,12 @@ from .cli_common import (
     handle_errors,
     is_stdio,
     languages,
-    load_model,
     read_input,
     stderr_console,
     warn_too_long,
     write_output,
 )
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 
 app = typer.Typer(
     name="seq2attn",
@@ -49,7 +47,7 @@ app = typer.Typer(
     cls=Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    rich_markup_mode=None,  # plain Unix help: `-f, --format [a|b]` on one line, never folded into a box
 )
 corpora_app = typer.Typer(help="List built-in and downloadable corpora; write one out as plain text files.",
                           cls=Group, no_args_is_help=True)
@@ -96,8 +94,9 @@ def train(
                                              "Example: --seed 7")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint. "
                                                   "Example: --out runs/dates --resume")] = False,
-    device: Annotated[DeviceName | None, typer.Option(help="cuda when available with auto (default: the "
-                                                      "config's train.device). Example: --device cpu")] = None,
+    device: Annotated[str | None, typer.Option(metavar="[auto|cpu|cuda|cuda:N]", help="cuda when available "
+                                               "with auto (default: the config's train.device). "
+                                               "Example: --device cpu")] = None,
     old_src: OldSrc = None,
     old_tgt: OldTgt = None,
 ) -> None:
@@ -127,9 +126,6 @@ def train(
 
 
 # --- translate ---------------------------------------------------------------------------------
-STREAM_CHUNK = 2000  # lines read ahead from a pipe before translating them (earlier when input pauses)
-
-
 def _translate_progress(total: int | None, quiet: bool):
     """A rich progress bar on stderr (sentences/s), or None when quiet or stderr is no terminal."""
     console = stderr_console()
@@ -169,26 +165,6 @@ def _run_with_progress(run, *, total: int | None, quiet: bool):
             bar.update(task, completed=done, rate=f"{rate:,.1f} sent/s")
 
         return run(advance)
-
-
-def _stream(loaded, decode, dev, *, fmt: str, write, interactive: bool, quiet: bool) -> int:
-    """Translate stdin chunk by chunk (line by line when it is a terminal), calling ``write(lines)``
-    after each chunk; returns how many source lines passed the model's position limit."""
-    from .translate import format_line, read_chunks
-    from .translate import translate as run
-
-    too_long = 0
-    chunks = read_chunks(sys.stdin.buffer, max_lines=1 if interactive else STREAM_CHUNK)
-
-    def loop(progress) -> None:
-        nonlocal too_long
-        for chunk in chunks:
-            result = run(loaded, chunk, decode=decode, device=dev, progress=progress)
-            too_long += result.too_long
-            write([format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
-
-    _run_with_progress(loop, total=None, quiet=quiet or interactive)
-    return too_long
 
 
 @app.command(cls=Command)
@@ -234,68 +210,36 @@ def translate(
 
     Example: seq2attn translate -m runs/dates --beam 5 < dates.txt > iso.txt
     """
-    import torch
-
-    from .config import resolve_config
-    from .search import check_decode
-    from .translate import format_line
-    from .translate import translate as run
+    from .api import load
+    from .translate import STREAM_CHUNK, format_line, translate_stream
 
     input, output = (None if is_stdio(p) else p for p in (input, output))
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads {threads}; must be >= 1")
-        torch.set_num_threads(threads)
-    loaded = load_model(model, device)
-    flags = {"beam_size": beam, "alpha": alpha, "nbest": nbest, "max_len_a": max_len_a, "max_len_b": max_len_b,
-             "sample": True if sample else None, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-             "seed": seed, "no_repeat_ngram": no_repeat_ngram, "batch_tokens": batch_tokens,
-             "precision": precision}
-    decode = resolve_config(base=loaded.cfg, flags={"decode": flags}).decode
-    check_decode(decode)
+    m = load(model, device=device, threads=threads)
+    decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
+                             sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
+                             seed=seed, no_repeat_ngram=no_repeat_ngram, batch_tokens=batch_tokens,
+                             precision=precision)
     if decode.nbest > 1 and fmt != "jsonl":
         raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
-    dev = next(loaded.model.parameters()).device
     # no bar when the translations go to the terminal too: it would tear them apart
     no_bar = quiet or (output is None and sys.stdout.isatty())
     if input is not None:
         lines = read_input(input)
-        result = _run_with_progress(lambda p: run(loaded, lines, decode=decode, device=dev, progress=p),
-                                    total=len(lines), quiet=no_bar)
-        write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in result.translations])
-        too_long = result.too_long
+        out = _run_with_progress(lambda p: m.translate(lines, decode=decode, progress=p), total=len(lines),
+                                 quiet=no_bar)
+        write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in out])
+        too_long = sum(t.too_long for t in out)
     else:
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
             stderr_console().print("translating each line as you enter it; end with Ctrl-D")
-        too_long = _stream_to(output, loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=no_bar)
+        too_long = _run_with_progress(
+            lambda p: translate_stream(lambda lines: m.translate(lines, decode=decode, progress=p), sys.stdin.buffer,
+                                       output, fmt=fmt, nbest=decode.nbest > 1,
+                                       chunk_lines=1 if interactive else STREAM_CHUNK),
+            total=None, quiet=no_bar or interactive)
     if not quiet:
-        warn_too_long(loaded, too_long)
-
-
-def _stream_to(output: Path | None, loaded, decode, dev, *, fmt: str, interactive: bool, quiet: bool) -> int:
-    """Stream stdin to stdout (flushed after every chunk), or to ``output`` written atomically."""
-    if output is None:
-        def write(lines: list[str]) -> None:
-            sys.stdout.write("".join(line + "\n" for line in lines))
-            sys.stdout.flush()
-
-        return _stream(loaded, decode, dev, fmt=fmt, write=write, interactive=interactive, quiet=quiet)
-    from .checkpoint import atomic_write
-
-    too_long = 0
-
-    def fill(tmp: str) -> None:
-        nonlocal too_long
-        with open(tmp, "w", encoding="utf-8") as f:
-            too_long = _stream(loaded, decode, dev, fmt=fmt, interactive=interactive, quiet=quiet,
-                                write=lambda lines: f.write("".join(line + "\n" for line in lines)))
-
-    try:
-        atomic_write(output, fill)
-    except OSError as e:
-        raise DataError(f"{output}: cannot write ({e.strerror})") from None
-    return too_long
+        warn_too_long(too_long, m.position_limit)
 
 
 # --- score, evaluate, align: in cli_eval.py ----------------------------------------------------

@@ -1,5 +1,5 @@
 """What every seq2attn command shares: one-line errors, the options declared once, reading
-input and writing output (atomically), loading a model directory."""
+input and writing output (atomically)."""
 
 from __future__ import annotations
 
@@ -109,11 +109,11 @@ class Group(TyperGroup):
 # --- options declared once ---------------------------------------------------------------------
 # Choices are spelled out here so that `--help` stays fast (the registries live in modules that
 # import torch); tests/test_cli_conventions.py checks that they equal the registries.
-DeviceName = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "bf16", "fp16"]
 ModelDir = Annotated[Path, typer.Option("--model", "-m", metavar="DIR",
                                         help="Model directory written by `seq2attn train`. Example: -m runs/dates")]
-Device = Annotated[DeviceName, typer.Option(help="cuda when available with auto. Example: --device cpu")]
+Device = Annotated[str, typer.Option(metavar="[auto|cpu|cuda|cuda:N]", help="cuda when available with auto. "
+                                     "Example: --device cpu")]
 Sets = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Override one config value, "
                                                    "repeatable. Example: --set train.lr=3e-4 --set model.attention=dot")]
 DataDir = Annotated[Path | None, typer.Option(metavar="DIR", help="Local copy of downloadable corpora (default: "
@@ -150,12 +150,6 @@ def usage_error(message: str) -> UsageError:
     return UsageError(message, ctx=get_current_context(silent=True))
 
 
-def pick_device(name: str):
-    from .train import resolve_device
-
-    return resolve_device(name)
-
-
 def is_stdio(path: Path | None) -> bool:
     return path is not None and str(path) == STDIO
 
@@ -182,7 +176,7 @@ def write_output(path: Path | None, lines: list[str]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from .checkpoint import atomic_write_text
+    from .fsutil import atomic_write_text
 
     try:
         atomic_write_text(path, text)
@@ -190,16 +184,9 @@ def write_output(path: Path | None, lines: list[str]) -> None:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
 
 
-def load_model(model: Path, device: str):
-    from .checkpoint import load
 
-    return load(model, device=pick_device(device))
-
-
-def warn_too_long(loaded, n: int) -> None:
-    """One warning for the inputs past the model's position limit (they are decoded anyway)."""
-    from .models import position_limit
-
+def warn_too_long(n: int, limit: int | None) -> None:
+    """One warning for the inputs past the model's position limit (they are translated whole)."""
     if n:
-        stderr_console().print(f"warning: {n} source lines are longer than the model's {position_limit(loaded.cfg.model)} "
-                               "positions; their translations may be poor")
+        stderr_console().print(f"warning: {n} source lines are longer than the model's {limit} positions; "
+                               "their translations may be poor")

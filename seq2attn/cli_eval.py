@@ -18,7 +18,6 @@ from .cli_common import (
     ModelDir,
     handle_errors,
     is_stdio,
-    load_model,
     read_input,
     stderr_console,
     usage_error,
@@ -120,17 +119,6 @@ def score(
         _print_scores(corpus_scores(hyps, ref_streams, metrics=names), as_json=as_json)
 
 
-def _decode_config(loaded, *, beam: int | None, batch_tokens: int | None = None):
-    from dataclasses import replace
-
-    decode = loaded.cfg.decode
-    if beam is not None:
-        if beam < 1:
-            raise ConfigError(f"--beam {beam}; must be >= 1")
-        decode = replace(decode, beam_size=beam)
-    return decode if batch_tokens is None else replace(decode, batch_tokens=batch_tokens)
-
-
 @handle_errors
 def evaluate(
     model: ModelDir,
@@ -150,14 +138,11 @@ def evaluate(
 
     Example: seq2attn evaluate -m runs/dates --src test.src --ref test.tgt --beam 5 --out test.hyp
     """
+    from .api import load
     from .metrics import corpus_scores
-    from .translate import translate as run
 
     sources, *ref_streams = _aligned_files([src, *ref])
-    loaded = load_model(model, device)
-    result = run(loaded, sources, decode=_decode_config(loaded, beam=beam, batch_tokens=batch_tokens),
-                 device=next(loaded.model.parameters()).device)
-    hyps = [t.hyp for t in result.translations]
+    hyps = [t.hyp for t in load(model, device=device).translate(sources, beam=beam, batch_tokens=batch_tokens)]
     if out is not None:
         write_output(out, hyps)
     _print_scores(corpus_scores(hyps, ref_streams, metrics=_metric_names(metrics)), as_json=as_json)
@@ -177,19 +162,6 @@ def _check_align_args(*, sentence, src_file, tgt_file, target, gold) -> None:
         raise ConfigError("--tgt FILE needs --src FILE")
     if gold is not None and tgt_file is None:
         raise ConfigError("--gold needs --src and --tgt: gold links refer to the words of given translations")
-
-
-def _alignments(loaded, translations, targets, *, level: str):
-    from .alignment import subword_alignment, word_alignment
-
-    out = []
-    for i, t in enumerate(translations):
-        if level == "subword":
-            out.append(subword_alignment(src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention))
-        else:
-            out.append(word_alignment(loaded.codec, src=t.src, tgt=t.hyp if targets is None else targets[i],
-                                      src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention))
-    return out
 
 
 def _image_paths(image: Path, n: int) -> list[Path]:
@@ -236,9 +208,8 @@ def align(
 
     Example: seq2attn align -m runs/lexalign --src test.src --tgt test.tgt --gold test.align
     """
-    from .alignment import alignment_error_rate, hard_links, image_format, read_gold, save_image
-    from .translate import force
-    from .translate import translate as run
+    from .alignment import image_format, read_gold
+    from .api import load
 
     if sentence is None and src_file is None and not sys.stdin.isatty():
         src_file = Path(STDIO)  # sentences on stdin, as `translate` reads them
@@ -253,34 +224,63 @@ def align(
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    loaded = load_model(model, device)
-    from .models import set_alignment
+    m = load(model, device=device)
+    m.set_alignment(layer=layer, head=head)
+    if targets is None:
+        translations = m.translate(sources, beam=beam)
+        beam_size = m.decode_config(beam=beam).beam_size
+        mode = "greedy" if beam_size == 1 else f"beam {beam_size}"
+    else:
+        translations, mode = m.align(sources, targets), "forced"
+    warn_too_long(sum(t.too_long for t in translations), m.position_limit)
+    render_alignments(m, translations, fmt=fmt, level=level, threshold=threshold, image=image, golds=golds,
+                      mode=mode)
 
-    set_alignment(loaded.model, layer=layer, head=head)
-    dev = next(loaded.model.parameters()).device
-    decode = _decode_config(loaded, beam=beam)
-    result = (run(loaded, sources, decode=decode, device=dev) if targets is None
-              else force(loaded, sources, targets, decode=decode, device=dev))
-    warn_too_long(loaded, result.too_long)
-    data = _alignments(loaded, result.translations, targets, level=level or "word")
+
+def _alignments(m, translations, *, level: str):
+    from .alignment import subword_alignment
+
+    if level == "subword":
+        return [subword_alignment(src_pieces=t.src_tokens, tgt_pieces=t.hyp_tokens, attention=t.attention)
+                for t in translations]
+    return [m.word_alignment(t) for t in translations]
+
+
+def render_alignments(m, translations, *, fmt: str, level: str | None, threshold: float | None,
+                      image: Path | None, golds, mode: str) -> None:
+    """The outputs of ``align``: images when asked, then AER against gold links, or the heatmaps
+    (stderr, the translations on stdout), or one line of links or JSON per sentence."""
+    from .alignment import hard_links
+
+    data = _alignments(m, translations, level=level or "word")
     links = [hard_links(a.weights, threshold=threshold) for a in data]
     # pictures show what the model attends over (the tokenizer's pieces) unless --level says otherwise
-    pictured = data if level is not None else _alignments(loaded, result.translations, targets, level="subword")
+    pictured = data if level is not None else _alignments(m, translations, level="subword")
     if image is not None:
-        for path, a, t in zip(_image_paths(image, len(sources)), pictured, result.translations):
-            if a.weights.numel():  # an empty line has nothing to draw
-                save_image(path, a, title=f"{t.src}  ->  {t.hyp}")
+        _save_images(image, pictured, translations)
     if golds is not None:
-        aer = alignment_error_rate(links, golds)
-        typer.echo(json.dumps(aer.as_dict()) if fmt == "json" else
-                   f"AER {100 * aer.aer:.2f}\tprecision {100 * aer.precision:.2f}\trecall {100 * aer.recall:.2f}"
-                   f"\tsentences {aer.sentences}\tlinks {aer.links}\tsure {aer.sure}\tpossible {aer.possible}")
-        return
-    if fmt == "heatmap":
-        mode = "forced" if targets is not None else "greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}"
-        _print_heatmaps(result.translations, pictured, mode=mode)
+        _print_aer(links, golds, as_json=fmt == "json")
+    elif fmt == "heatmap":
+        _print_heatmaps(translations, pictured, mode=mode)
     else:
-        write_output(None, _alignment_lines(result.translations, data, links, fmt=fmt, level=level or "word"))
+        write_output(None, _alignment_lines(translations, data, links, fmt=fmt, level=level or "word"))
+
+
+def _save_images(image: Path, alignments, translations) -> None:
+    from .alignment import save_image
+
+    for path, a, t in zip(_image_paths(image, len(translations)), alignments, translations):
+        if a.weights.numel():  # an empty line has nothing to draw
+            save_image(path, a, title=f"{t.src}  ->  {t.hyp}")
+
+
+def _print_aer(links, golds, *, as_json: bool) -> None:
+    from .alignment import alignment_error_rate
+
+    aer = alignment_error_rate(links, golds)
+    typer.echo(json.dumps(aer.as_dict()) if as_json else
+               f"AER {100 * aer.aer:.2f}\tprecision {100 * aer.precision:.2f}\trecall {100 * aer.recall:.2f}"
+               f"\tsentences {aer.sentences}\tlinks {aer.links}\tsure {aer.sure}\tpossible {aer.possible}")
 
 
 def _print_heatmaps(translations, alignments, *, mode: str) -> None:

@@ -8,6 +8,7 @@ dataclass defaults < corpus preset (built-in corpora suggest sizes) < YAML file 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,7 @@ class ModelConfig:
 class TrainConfig:
     lr: float = 1e-3
     batch_tokens: int = 4096  # target tokens per batch (token budget)
+    accum_steps: int = 1  # batches per optimizer step (per rank under torchrun): gradients are summed
     max_steps: int | None = None
     max_epochs: int | None = None
     max_minutes: float | None = None  # wall-clock budget
@@ -91,7 +93,7 @@ class TrainConfig:
     schedule: Literal["plateau", "noam", "constant"] = "plateau"  # noam: linear warm-up, then 1/sqrt(step)
     warmup_steps: int = 4000  # noam: steps to reach train.lr (the peak)
     seed: int = 1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int | None = None  # CPU threads for torch; None: torch's default
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     log_every: int = 20
@@ -235,22 +237,50 @@ def parse_set(item: str) -> tuple[str, str, Any]:
     key, raw = item.split("=", 1)
     section, name = key.strip().split(".", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = safe_yaml(raw) if raw.strip() else ""
+    except (yaml.YAMLError, ConfigError):
         value = raw
     return section, name, value
 
 
+YAML_LIMIT = 1 << 20  # a config file is a few hundred bytes; anything near this is not one
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: ``*name`` can expand a few hundred bytes into gigabytes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed in a config")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str) -> Any:
+    """Parse YAML without python tags or aliases; ConfigError (line number) or yaml.YAMLError."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except RecursionError:
+        raise ConfigError("nested too deeply") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, dict[str, Any]]:
+    from .errors import brief
+    from .fsutil import read_limited
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_limited(p, YAML_LIMIT).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the config ({brief(e)})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = safe_yaml(text.removeprefix("\ufeff")) or {}
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -325,7 +355,8 @@ def validate(cfg: Config) -> None:
         ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),
         ("model.dec_layers", m.dec_layers), ("model.heads", m.heads),
         ("model.attention_size", m.attention_size), ("train.lr", t.lr),
-        ("train.batch_tokens", t.batch_tokens), ("train.max_steps", t.max_steps),
+        ("train.batch_tokens", t.batch_tokens), ("train.accum_steps", t.accum_steps),
+        ("train.max_steps", t.max_steps),
         ("train.max_epochs", t.max_epochs), ("train.max_minutes", t.max_minutes),
         ("train.validate_every", t.validate_every), ("train.patience", t.patience),
         ("train.clip_norm", t.clip_norm), ("train.threads", t.threads),
@@ -343,6 +374,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.lr_decay={t.lr_decay}; must be in (0, 1) or null")
     if not all(0.0 <= b < 1.0 for b in t.adam_betas):
         raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
+        raise ConfigError(f"train.device={t.device!r}; choose one of: auto, cpu, cuda, cuda:N")
     if d.alpha < 0:
         raise ConfigError(f"decode.alpha={d.alpha}; must be >= 0")
     if d.max_len_a < 0 or d.max_len_b < 0 or (d.max_len_a == 0 and d.max_len_b == 0):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import BinaryIO
 
 from . import generated as gen
 from .errors import ConfigError, DataError
+from .fsutil import atomic_write, sha256
 from .generated import SAMPLERS, TOKEN_TASKS
 from .textfiles import SPLITS, Parallel, Splits, read_lines, read_parallel, read_tsv, write_splits
 
@@ -74,14 +74,10 @@ _DOWNLOAD_TIMEOUT_S = 60
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        return sha256(path)
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    return digest.hexdigest()
 
 
 def _mismatch(what: str, actual: str, expected: str) -> DataError:
@@ -117,22 +113,20 @@ def _fetch(url: str, out: BinaryIO) -> str:
 
 def _download(url: str, dest: Path, expected: str) -> None:
     """Download to a temp file beside ``dest``, check it, then rename: no partial file remains."""
+
+    def fill(tmp: str) -> None:
+        with open(tmp, "wb") as out:
+            actual = _fetch(url, out)
+        if actual != expected:
+            raise _mismatch(url, actual, expected)
+
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        atomic_write(dest, fill)
     except OSError as e:
         raise DataError(
             f"{dest.parent}: cannot write the download cache ({e.strerror or e}); "
             "set SEQ2ATTN_CACHE to a writable directory"
         ) from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            actual = _fetch(url, out)
-        if actual != expected:
-            raise _mismatch(url, actual, expected)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # a no-op after the rename
 
 
 def _cache_root(cache_dir: str | Path | None) -> Path:

@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,7 +37,9 @@ class Batch:
         return self.src.size(0)
 
     def to(self, device: torch.device | str) -> Batch:
-        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
+        """The batch on ``device``; host-to-GPU copies go from pinned memory, without waiting."""
+        cuda = torch.device(device).type == "cuda"
+        move = (lambda t: None if t is None else (t.pin_memory() if cuda else t).to(device, non_blocking=True))
         return Batch(move(self.src), self.src_lengths, self.indices, move(self.tgt_in), move(self.tgt_out))
 
 
@@ -45,9 +48,13 @@ def pad(seqs: Sequence[Sequence[int]], *, prefix: int | None = None, suffix: int
     extra = (prefix is not None) + (suffix is not None)
     width = max(len(s) for s in seqs) + extra
     out = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
-    for row, s in enumerate(seqs):
-        full = ([prefix] if prefix is not None else []) + list(s) + ([suffix] if suffix is not None else [])
-        out[row, : len(full)] = torch.tensor(full, dtype=torch.long)
+    start = int(prefix is not None)
+    for row, s in enumerate(seqs):  # rows are lists, or numpy slices of a memory-mapped store
+        if prefix is not None:
+            out[row, 0] = prefix
+        out[row, start: start + len(s)] = torch.as_tensor(np.asarray(s, dtype=np.int64))
+        if suffix is not None:
+            out[row, start + len(s)] = suffix
     return out
 
 
@@ -119,3 +126,59 @@ def make_batches(
     else:
         lengths = [max(len(src[i]), len(tgt[i])) for i in idx]
     return [collate(src, tgt, [idx[j] for j in group]) for group in bucket(lengths, batch_tokens=batch_tokens, rng=rng)]
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The training batches of one epoch, computed from the seed and the epoch number alone, so
+    every rank of a distributed run gets the same plan and a resumed run continues it exactly.
+
+    Batch ``k`` holds the positions ``order[bounds[j]:bounds[j + 1]]`` with ``j = visit[k]``
+    (positions index the caller's length array)."""
+
+    order: np.ndarray  # (N,) int32 positions sorted by length, ties in random order
+    bounds: np.ndarray  # (B + 1,) int64 batch boundaries in ``order``
+    visit: np.ndarray  # (B,) the order in which the epoch visits its batches
+
+    def __len__(self) -> int:
+        return len(self.visit)
+
+    def batch(self, k: int) -> np.ndarray:
+        j = int(self.visit[k])
+        return self.order[self.bounds[j]: self.bounds[j + 1]]
+
+
+def plan_epoch(lengths: np.ndarray, *, batch_tokens: int, seed: int, epoch: int) -> EpochPlan:
+    """Bucketed token-budget batches over ``lengths`` (the longer side of each pair), as
+    :func:`bucket` makes them, with numpy so that millions of pairs cost a few int32 arrays."""
+    rng = np.random.default_rng([seed, epoch])
+    # random tie-breaking: length + a fraction in [0, 1) sorts by length first
+    key = lengths.astype(np.float64) + rng.random(len(lengths))
+    order = np.argsort(key, kind="stable").astype(np.int32)
+    del key
+    bounds = _cut((lengths[order] + 1).astype(np.int64), batch_tokens)  # +1: EOS / BOS
+    return EpochPlan(order, bounds, rng.permutation(len(bounds) - 1))
+
+
+def _cut(widths: np.ndarray, batch_tokens: int) -> np.ndarray:
+    """Boundaries of greedy batches over ascending ``widths``: a batch grows while its size
+    (rows x widest row) fits the budget; a row wider than the budget goes alone."""
+    bounds, start, n = [0], 0, len(widths)
+    while start < n:
+        # a batch starting here holds at most batch_tokens // widths[start] rows
+        window = widths[start: start + max(batch_tokens // int(widths[start]), 1)]
+        fits = window * np.arange(1, len(window) + 1) <= batch_tokens
+        size = int(np.argmin(fits)) if not fits.all() else len(window)
+        start += max(size, 1)
+        bounds.append(start)
+    return np.asarray(bounds, dtype=np.int64)
+
+
+def group_batches(plan_size: int, start: int, *, group: int, rank: int, world: int) -> list[int]:
+    """The plan positions one optimizer step takes on ``rank``: the next ``group * world``
+    batches from ``start``, dealt round-robin over the ranks. The epoch's last, short group is
+    shared the same way; when it cannot give every rank a batch it is skipped."""
+    end = min(start + group * world, plan_size)
+    if end - start < world:
+        return []
+    return list(range(start + rank, end, world))

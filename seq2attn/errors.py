@@ -15,3 +15,10 @@ class DataError(Seq2AttnError):
 
 class CheckpointError(Seq2AttnError):
     """A model directory that is missing, corrupt, tampered with or not ours."""
+
+
+def brief(e: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's reason, cut to ``limit`` characters, for a one-line error."""
+    text = (getattr(e, "strerror", None) or str(e)).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    return first if len(first) <= limit else first[: limit - 3] + "..."

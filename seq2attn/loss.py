@@ -41,9 +41,9 @@ def token_loss(hidden: Tensor, output: nn.Linear, target: Tensor, *, label_smoot
     float16 as autocast would run them; softmax and loss are float32 either way.
     ``fused=False`` materialises the logits in float32 (the reference path, for tests).
     """
-    h = hidden.reshape(-1, hidden.size(-1)).float()
+    h = _wide(hidden.reshape(-1, hidden.size(-1)))
     y = target.reshape(-1)
-    W, b = output.weight.float(), None if output.bias is None else output.bias.float()
+    W, b = _wide(output.weight), None if output.bias is None else _wide(output.bias)
     with torch.autocast(h.device.type, enabled=False):
         if fused and precision in LOW_PRECISION:
             return _LowPrecisionLinearCE.apply(h, W, b, y, label_smoothing, LOW_PRECISION[precision])
@@ -51,6 +51,11 @@ def token_loss(hidden: Tensor, output: nn.Linear, target: Tensor, *, label_smoot
             return _torch_fused(h, W, b, y, label_smoothing)
         return F.cross_entropy(F.linear(h, W, b), y, ignore_index=PAD_ID, reduction="sum",
                                label_smoothing=label_smoothing)
+
+
+def _wide(t: Tensor) -> Tensor:
+    """float32, or float64 when the model runs in float64 (exactness tests)."""
+    return t if t.dtype == torch.float64 else t.float()
 
 
 def _torch_fused(h: Tensor, W: Tensor, b: Tensor | None, y: Tensor, label_smoothing: float) -> Tensor:

@@ -7,13 +7,12 @@ Every error names the file and, where there is one, the line.
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataError
+from .fsutil import atomic_write_lines
 
 SPLITS = ("train", "dev", "test")
 
@@ -126,17 +125,6 @@ def read_tsv(path: str | Path) -> Parallel:
     return Parallel(src, tgt)
 
 
-def _write_atomic(path: Path, lines: list[str]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # newline="": write "\n" as is on every platform, as read_lines expects
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.writelines(line + "\n" for line in lines)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # a no-op after the rename
-
-
 def write_splits(splits: Splits, out_dir: str | Path) -> list[Path]:
     """Write ``{train,dev,test}.{src,tgt}`` into ``out_dir``, each file replaced atomically, and
     ``{split}.align`` (Pharaoh links, 0-indexed) for the splits that carry gold alignments."""
@@ -158,7 +146,7 @@ def write_splits(splits: Splits, out_dir: str | Path) -> list[Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
         for path, lines in jobs:
-            _write_atomic(path, lines)
+            atomic_write_lines(path, lines)
     except OSError as e:
         raise DataError(f"{out}: cannot write ({e.strerror or e})") from None
     return [path for path, _ in jobs]

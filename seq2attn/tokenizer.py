@@ -12,8 +12,6 @@ as labels on attention heatmaps, where "▁Män" "ner" is readable and "Ã¤" is
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from tokenizers import (
 
 from .config import TokenizerConfig
 from .errors import CheckpointError, ConfigError, DataError
+from .fsutil import atomic_write_text
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
@@ -192,20 +191,6 @@ def _train_one(cfg: TokenizerConfig, texts: Sequence[str], *, what: str) -> Toke
 # --------------------------------------------------------------------------- files
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # A crash mid-write must not leave a truncated tokenizer next to a finished model.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read(path: Path) -> Tokenizer:
     try:
         tok = Tokenizer.from_str(path.read_text(encoding="utf-8"))
@@ -295,7 +280,7 @@ class TextCodec:
             written = {SIDE_FILES["src"]: self.src, SIDE_FILES["tgt"]: self.tgt}
             stale = [JOINT_FILE]
         for name, tok in written.items():
-            _write_atomic(d / name, tok.to_str(pretty=True))
+            atomic_write_text(d / name, tok.to_str(pretty=True))
         # load() picks the layout by which files exist: remove the other layout's leftovers
         # so an older vocabulary in the same directory can never be picked up.
         for name in stale:

@@ -13,25 +13,30 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from . import distributed
 from .checkpoint import (
     MANIFEST,
+    drop_rows_after,
     load_config,
     load_trainer_state,
     load_weights,
+    save_checkpoint,
     save_setup,
-    save_trainer_state,
-    save_weights,
 )
 from .config import Config, TrainConfig
 from .corpora import load_corpus
-from .data import Batch, length_filter, make_batches
+from .data import Batch, EpochPlan, collate, length_filter, make_batches, plan_epoch
+from .distributed import World
 from .errors import CheckpointError, ConfigError, DataError
 from .loss import token_loss
 from .metrics import corpus_scores
@@ -70,11 +75,18 @@ class Interrupted(Exception):
         self.step = step
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu or auto")
+def resolve_device(name: str, *, local_rank: int | None = None) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto``; under torchrun, plain ``cuda`` means the
+    process's own GPU (``LOCAL_RANK``)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: no CUDA device is available; use --device cpu or auto")
+        index = int(name[5:]) if name != "cuda" else (local_rank or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+        return torch.device("cuda", index)
     return torch.device(name)
 
 
@@ -105,12 +117,54 @@ def load_data(cfg: Config) -> tuple[Parallel, Parallel]:
 class TrainState:
     """Counters that --resume restores."""
 
-    step: int = 0
+    step: int = 0  # optimizer steps
     epoch: int = 0
+    batch: int = 0  # batches of this epoch's plan already trained on (all ranks together)
     best_bleu: float = -1.0
     best_loss: float = math.inf
     bad_validations: int = 0
     minutes: float = 0.0  # training wall-clock spent before this run, for max_minutes
+
+
+@dataclass
+class TrainData:
+    """The training pairs as the loop sees them: token ids by pair number (lists, or slices of
+    a memory-mapped store) and, for the pairs that passed the length filter, their lengths."""
+
+    src: Sequence[Sequence[int]]
+    tgt: Sequence[Sequence[int]]
+    index: np.ndarray  # (N,) pair numbers kept for training
+    lengths: np.ndarray  # (N,) int32 longer side of each kept pair: what batching sizes by
+    tgt_tokens: np.ndarray  # (N,) int32 target tokens each kept pair contributes (EOS included)
+
+    @classmethod
+    def from_lists(cls, src: list[list[int]], tgt: list[list[int]], keep: list[int]) -> TrainData:
+        sl = np.fromiter((len(src[i]) for i in keep), dtype=np.int32, count=len(keep))
+        tl = np.fromiter((len(tgt[i]) for i in keep), dtype=np.int32, count=len(keep))
+        return cls(src, tgt, np.asarray(keep, dtype=np.int64), np.maximum(sl, tl), tl + 1)
+
+    def plan(self, *, batch_tokens: int, seed: int, epoch: int) -> EpochPlan:
+        return plan_epoch(self.lengths, batch_tokens=batch_tokens, seed=seed, epoch=epoch)
+
+    def batch(self, positions: np.ndarray) -> Batch:
+        return collate(self.src, self.tgt, self.index[positions].tolist())
+
+
+class LossModel(nn.Module):
+    """Summed token cross-entropy of a teacher-forced pass (padding ignored): the module that
+    DistributedDataParallel wraps, so the output layer inside the loss is synchronised too."""
+
+    def __init__(self, model: nn.Module, *, label_smoothing: float, precision: str, device: torch.device):
+        super().__init__()
+        self.model, self.label_smoothing, self.precision, self.device = model, label_smoothing, precision, device
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                tgt_out: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            out = self.model.features(src, src_lengths, tgt_in)
+        # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
+        return token_loss(out.hidden, self.model.output_layer, tgt_out,
+                          label_smoothing=self.label_smoothing, precision=self.precision)
 
 
 @dataclass
@@ -122,36 +176,45 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     device: torch.device
-    train_ids: tuple[list[list[int]], list[list[int]]]
-    train_index: list[int]
+    data: TrainData
     dev: Parallel
     dev_ids: tuple[list[list[int]], list[list[int]]]
     state: TrainState = field(default_factory=TrainState)
-    rng: random.Random = field(default_factory=random.Random)
     reporter: Reporter = field(default_factory=Reporter)
+    world: World = field(default_factory=World)
 
     def __post_init__(self) -> None:
+        tc = self.cfg.train
         # fp16 needs loss scaling against gradient underflow; for fp32 / bf16 the scaler is a no-op
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.cfg.train.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=tc.precision == "fp16")
+        self.loss_model = LossModel(self.model, label_smoothing=tc.label_smoothing, precision=tc.precision,
+                                    device=self.device)
+        self.step_model: nn.Module = self.loss_model
+        if self.world.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_model = DistributedDataParallel(self.loss_model, device_ids=ids)
+        self._plan: tuple[int, EpochPlan] | None = None
 
     # --- steps -------------------------------------------------------------------------------
-    def autocast(self):
-        return autocast(self.device, self.cfg.train.precision)
-
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Batch, module: nn.Module | None = None) -> torch.Tensor:
         """Summed token cross-entropy of a teacher-forced pass (padding ignored)."""
-        with self.autocast():
-            out = self.model.features(batch.src, batch.src_lengths, batch.tgt_in)
-        # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
-        return token_loss(out.hidden, self.model.output_layer, batch.tgt_out,
-                          label_smoothing=self.cfg.train.label_smoothing, precision=self.cfg.train.precision)
+        return (module or self.loss_model)(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
 
-    def train_step(self, batch: Batch) -> float:
+    def train_step(self, batches: list[Batch], total_tokens: int) -> torch.Tensor:
+        """One optimizer step over this rank's ``batches``; gradients are summed over them (and
+        over the ranks by DDP) and normalised by ``total_tokens``, the target tokens of the whole
+        step on all ranks. Returns this rank's summed loss (a tensor: no host sync here)."""
         self.model.train()
-        n = batch.n_tgt_tokens
-        loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss / n).backward()
+        scale = self.world.size / total_tokens  # DDP averages gradients over the ranks
+        summed = torch.zeros((), device=self.device)
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1  # DDP all-reduces once, after the last backward
+            quiet = self.step_model.no_sync() if self.world.distributed and not last else nullcontext()
+            with quiet:
+                loss = self.loss(batch, self.step_model)
+                self.scaler.scale(loss * scale).backward()
+            summed += loss.detach().float()
         if self.cfg.train.clip_norm is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
@@ -159,7 +222,29 @@ class Trainer:
         self.scaler.update()
         if self.cfg.train.schedule == "noam":
             self.scheduler.step()
-        return float(loss.detach()) / n
+        return summed
+
+    def plan(self, epoch: int) -> EpochPlan:
+        if self._plan is None or self._plan[0] != epoch:
+            tc = self.cfg.train
+            self._plan = (epoch, self.data.plan(batch_tokens=tc.batch_tokens, seed=tc.seed, epoch=epoch))
+        return self._plan[1]
+
+    def next_step(self) -> tuple[list[Batch], int, int] | None:
+        """This rank's batches of the next optimizer step, the target tokens of the whole step
+        (all ranks) and the plan position after it; None at the end of the epoch.
+
+        A step takes the next ``accum_steps * world`` batches of the epoch's plan, dealt
+        round-robin over the ranks; an epoch's last, shorter group is used when it gives every
+        rank a batch, else skipped."""
+        plan, start = self.plan(self.state.epoch), self.state.batch
+        end = min(start + self.cfg.train.accum_steps * self.world.size, len(plan))
+        if end - start < self.world.size:
+            return None
+        group = [plan.batch(k) for k in range(start, end)]
+        total = int(sum(int(self.data.tgt_tokens[p].sum()) for p in group))
+        mine = [self.data.batch(p) for p in group[self.world.rank::self.world.size]]
+        return mine, total, end
 
     @torch.no_grad()
     def validate(self) -> dict[str, Any]:
@@ -181,21 +266,28 @@ class Trainer:
 
     # --- bookkeeping -------------------------------------------------------------------------
     def log(self, row: dict[str, Any]) -> None:
+        if not self.world.main:
+            return
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
     def save(self, *, best: bool) -> None:
+        """Rank 0 writes the checkpoint; every rank waits until it is complete."""
+        if self.world.main:
+            self._save(best=best)
+        distributed.barrier(self.world)
+
+    def _save(self, *, best: bool) -> None:
         info = {"step": self.state.step, "epoch": self.state.epoch, "dev_bleu": self.state.best_bleu}
-        if best:
-            save_weights(self.out, self.model, which="best", info=info)
-        save_weights(self.out, self.model, which="last", info=info)
-        save_trainer_state(self.out, {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
-            "counters": vars(self.state),
-            "torch_rng": torch.get_rng_state(),
-            "rng": list(self.rng.getstate()[1]),
-        })
+        save_checkpoint(self.out, self.model, which=("best", "last") if best else ("last",), info=info,
+                        trainer_state={
+                            "optimizer": self.optimizer.state_dict(),
+                            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+                            "counters": vars(self.state),
+                            "torch_rng": torch.get_rng_state(),
+                            **({"cuda_rng": torch.cuda.get_rng_state(self.device)}
+                               if self.device.type == "cuda" else {}),
+                        })
 
     def restore(self) -> None:
         saved = load_trainer_state(self.out)
@@ -205,9 +297,12 @@ class Trainer:
                 self.scheduler.load_state_dict(saved["scheduler"])
             self.state = TrainState(**saved["counters"])
             torch.set_rng_state(saved["torch_rng"])
-            self.rng.setstate((3, tuple(saved["rng"]), None))
+            if self.device.type == "cuda" and "cuda_rng" in saved:
+                torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"{self.out / 'trainer.pt'}: does not fit this model ({type(e).__name__})") from None
+        if self.world.main:
+            drop_rows_after(self.out / "metrics.jsonl", self.state.step)
 
     def after_validation(self, result: dict[str, Any]) -> bool:
         """Keep the best checkpoint, adapt the learning rate; True when patience ran out."""
@@ -245,18 +340,22 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
         cfg = replace(saved, train=replace(saved.train, **_resumable(cfg.train)))
     elif (out / MANIFEST).exists():
         raise ConfigError(f"--out {out}: already holds a model; pass --resume or choose another directory")
+    world = distributed.world_from_env()
     seed_everything(cfg.train.seed)
     keep_freed_memory()  # see seq2attn/runtime.py
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device, local_rank=world.local_rank if world.distributed else None)
     check_precision(cfg.train.precision, device, option="train.precision")
+    distributed.init(world, device)
     train, dev = load_data(cfg)
     if resume:
         codec = TextCodec.load(out)
     else:
-        codec = TextCodec.train(cfg.tokenizer, train.src, train.tgt)
-        save_setup(out, cfg, codec)
+        if world.main:
+            save_setup(out, cfg, TextCodec.train(cfg.tokenizer, train.src, train.tgt))
+        distributed.barrier(world)  # the other ranks use rank 0's tokenizer
+        codec = TextCodec.load(out)
     src_ids, tgt_ids = codec.encode(train.src, side="src"), codec.encode(train.tgt, side="tgt")
     keep, dropped = length_filter(src_ids, tgt_ids, max_length=cfg.data.max_length)
     if not keep:
@@ -271,9 +370,10 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=cfg.train.adam_betas,
                                  weight_decay=cfg.train.weight_decay)
     scheduler = build_scheduler(optimizer, cfg.train)
-    trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device, (src_ids, tgt_ids), keep, dev,
+    trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device,
+                      TrainData.from_lists(src_ids, tgt_ids, keep), dev,
                       (codec.encode(dev.src, side="src"), codec.encode(dev.tgt, side="tgt")),
-                      rng=random.Random(cfg.train.seed), reporter=reporter)
+                      reporter=reporter if world.main else Reporter(), world=world)
     if resume:
         load_weights(out, model, which="last", device=device)
         trainer.restore()
@@ -297,7 +397,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, tc: TrainConfig) -> Any:
 
 
 def _resumable(t: TrainConfig) -> dict[str, Any]:
-    """Options a resumed run may change: limits and the device, not the model or optimizer."""
+    """Options a resumed run may change: limits and the device, not the model, the optimizer or
+    the batches (changing those would make the continuation differ from an uninterrupted run)."""
     return {k: getattr(t, k) for k in ("max_steps", "max_epochs", "max_minutes", "device", "threads")}
 
 
@@ -324,7 +425,14 @@ class _CtrlC:
 
 def run(trainer: Trainer) -> TrainState:
     """Train until a limit or early stopping; validate every ``validate_every`` steps."""
-    tc, st = trainer.cfg.train, trainer.state
+    try:
+        return _loop(trainer)
+    finally:
+        distributed.close()
+
+
+def _loop(trainer: Trainer) -> TrainState:
+    tc, st, world = trainer.cfg.train, trainer.state, trainer.world
     start, minutes_before = time.monotonic(), st.minutes
     elapsed = lambda: minutes_before + (time.monotonic() - start) / 60
     trainer.reporter.start(total_steps=tc.max_steps, start_step=st.step)
@@ -332,31 +440,36 @@ def run(trainer: Trainer) -> TrainState:
     ctrl_c = _CtrlC()
     try:
         while True:
-            for batch in make_batches(*trainer.train_ids, batch_tokens=tc.batch_tokens,
-                                      indices=trainer.train_index, rng=trainer.rng):
-                if ctrl_c.pressed:
-                    raise KeyboardInterrupt
-                if _limit_reached(tc, st, elapsed()):
+            # Ctrl-C and the clock are seen by each rank at its own moment: decide together, at
+            # the first step and then at log steps, so every rank stops after the same step
+            if (_sync_point(tc, st, world)
+                    and distributed.any_rank(world, ctrl_c.pressed, trainer.device)):
+                raise KeyboardInterrupt
+            if _limit_reached(tc, st, elapsed(), world, trainer.device):
+                raise _Done
+            step = trainer.next_step()
+            if step is None:
+                st.epoch, st.batch = st.epoch + 1, 0
+                continue
+            batches, total_tokens, st.batch = step
+            loss = trainer.train_step([b.to(trainer.device) for b in batches], total_tokens)
+            st.step += 1
+            tokens += total_tokens
+            if st.step % tc.log_every == 0:
+                now = time.monotonic()
+                mine = sum(b.n_tgt_tokens for b in batches)
+                row = {"kind": "train", "step": st.step, "epoch": st.epoch, "loss": round(float(loss) / mine, 4),
+                       "lr": trainer.optimizer.param_groups[0]["lr"],
+                       "tokens_per_s": round(tokens / max(now - window_start, 1e-9), 1),
+                       "minutes": round(elapsed(), 3), **_gpu_memory(trainer.device)}
+                trainer.log(row)
+                trainer.reporter.step(row)
+                tokens, window_start = 0, now
+            if st.step % tc.validate_every == 0:
+                st.minutes = elapsed()
+                last_valid = st.step
+                if _validate(trainer):
                     raise _Done
-                batch = batch.to(trainer.device)
-                loss = trainer.train_step(batch)
-                st.step += 1
-                tokens += batch.n_tgt_tokens
-                if st.step % tc.log_every == 0:
-                    now = time.monotonic()
-                    row = {"kind": "train", "step": st.step, "epoch": st.epoch, "loss": round(loss, 4),
-                           "lr": trainer.optimizer.param_groups[0]["lr"],
-                           "tokens_per_s": round(tokens / max(now - window_start, 1e-9), 1),
-                           "minutes": round(elapsed(), 3)}
-                    trainer.log(row)
-                    trainer.reporter.step(row)
-                    tokens, window_start = 0, now
-                if st.step % tc.validate_every == 0:
-                    st.minutes = elapsed()
-                    last_valid = st.step
-                    if _validate(trainer):
-                        raise _Done
-            st.epoch += 1
     except _Done:
         pass
     except KeyboardInterrupt:
@@ -374,9 +487,22 @@ def run(trainer: Trainer) -> TrainState:
     return st
 
 
+def _sync_point(tc: TrainConfig, st: TrainState, world: World) -> bool:
+    """Where ranks may agree to stop: every step alone, log steps in a distributed run."""
+    return not world.distributed or st.step % tc.log_every == 0
+
+
+def _gpu_memory(device: torch.device) -> dict[str, float]:
+    if device.type != "cuda":
+        return {}
+    return {"gpu_peak_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+
+
 def _validate(trainer: Trainer) -> bool:
+    """Rank 0 validates; every rank applies its result, so that the learning-rate schedule and
+    early stopping agree on all of them."""
     trainer.reporter.validating(trainer.state.step)
-    result = trainer.validate()
+    result = distributed.share(trainer.world, trainer.validate() if trainer.world.main else None)
     st = trainer.state
     row = {"kind": "valid", "step": st.step, "epoch": st.epoch, **{k: round(v, 4) if isinstance(v, float) else v
                                                                    for k, v in result.items()}}
@@ -384,7 +510,7 @@ def _validate(trainer: Trainer) -> bool:
     row["best"] = st.bad_validations == 0
     trainer.log(row)
     trainer.reporter.validation(row)
-    if trainer.cfg.train.attention_image:
+    if trainer.cfg.train.attention_image and trainer.world.main:
         _attention_image(trainer)
     if stop:
         trainer.reporter.message(f"early stopping: no dev BLEU gain in {st.bad_validations} validations")
@@ -406,10 +532,13 @@ def _attention_image(trainer: Trainer) -> None:
         trainer.reporter.message(f"could not save the attention image ({type(e).__name__}: {e})")
 
 
-def _limit_reached(tc: TrainConfig, st: TrainState, minutes: float) -> bool:
-    return ((tc.max_steps is not None and st.step >= tc.max_steps)
-            or (tc.max_epochs is not None and st.epoch >= tc.max_epochs)
-            or (tc.max_minutes is not None and minutes >= tc.max_minutes))
+def _limit_reached(tc: TrainConfig, st: TrainState, minutes: float, world: World, device: torch.device) -> bool:
+    if ((tc.max_steps is not None and st.step >= tc.max_steps)
+            or (tc.max_epochs is not None and st.epoch >= tc.max_epochs)):
+        return True
+    if tc.max_minutes is None or not _sync_point(tc, st, world):
+        return False
+    return distributed.any_rank(world, minutes >= tc.max_minutes, device)
 
 
 def train(cfg: Config, out: str | Path, *, resume: bool = False, reporter: Reporter | None = None) -> TrainState:

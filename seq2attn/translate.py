@@ -7,8 +7,10 @@ import io
 import json
 import os
 import select
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
@@ -39,24 +41,44 @@ class Translation:
     norm_score: float | None = None  # score after the length penalty (None: same as score)
     nbest: list[Translation] = field(default_factory=list)  # best first, this one first; only when
     # decode.nbest > 1
+    too_long: bool = False  # the source passed the model's position limit (translated whole all the same)
 
     def __post_init__(self) -> None:
         if self.norm_score is None:
             self.norm_score = self.score
 
+    @property
+    def text(self) -> str:
+        """The translation (the same as ``hyp``)."""
+        return self.hyp
+
+    @property
+    def links(self) -> list[tuple[int, int]]:
+        """Hard links (source token i, output token j), 0-based over ``src_tokens`` /
+        ``hyp_tokens``: each output token's most attended source token; a token that attends
+        most to the source end ("</s>") gets no link."""
+        n_src = len(self.src_tokens) - 1  # the final column is the source EOS
+        return [(s, j) for s, j in hard_links(self.attention) if s < n_src]
+
 
 @dataclass
 class Result:
     translations: list[Translation]
-    too_long: int  # sources past the model's position limit (decoded all the same)
+    too_long: int  # sources past the model's position limit
 
 
-def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], int]:
-    """Source ids in full (data.max_length filters training pairs, it does not cut inputs) and how
-    many pass the model's position limit, counting the EOS the search appends."""
+def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+    """Source ids in full (data.max_length filters training pairs, it does not cut inputs), and
+    which sources pass the model's position limit, counting the EOS the search appends."""
     ids = loaded.codec.encode(list(texts), side="src")
     limit = position_limit(loaded.cfg.model)
-    return ids, 0 if limit is None else sum(len(x) + 1 > limit for x in ids)
+    return ids, [limit is not None and len(x) + 1 > limit for x in ids]
+
+
+def _result(out: list[Translation], too_long: list[bool]) -> Result:
+    for t, long in zip(out, too_long):
+        t.too_long = long
+    return Result(out, sum(too_long))
 
 
 def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Translation:
@@ -98,7 +120,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
                 out[i].nbest = options
         if progress is not None:
             progress(len(batch))
-    return Result(out, too_long)
+    return _result(out, too_long)
 
 
 def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig,
@@ -117,16 +139,13 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
             hyps = force_decode(loaded.model, batch.to(device))
         for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
-    return Result(out, too_long)
+    return _result(out, too_long)
 
 
 # --- output lines ------------------------------------------------------------------------------
 def pharaoh(t: Translation) -> str:
-    """Hard links ``i-j`` (source token i, output token j, 0-based, subword pieces as in
-    ``src_tokens`` / ``hyp_tokens``): each output token's most attended source token; a token
-    that attends most to the source end ("</s>") gets no link."""
-    n_src = len(t.src_tokens) - 1  # the final column is the source EOS
-    return pharaoh_links([(s, j) for s, j in hard_links(t.attention) if s < n_src])
+    """``t.links`` as Pharaoh ``i-j`` pairs."""
+    return pharaoh_links(t.links)
 
 
 def _entry(t: Translation) -> dict[str, Any]:
@@ -149,6 +168,42 @@ def format_line(t: Translation, *, fmt: str, nbest: bool = False) -> str:
     if fmt == "jsonl":
         return json.dumps(jsonl_row(t, nbest=nbest), ensure_ascii=False)
     return t.hyp
+
+
+# --- translating a stream ----------------------------------------------------------------------
+STREAM_CHUNK = 2000  # lines read ahead from a pipe before translating them (earlier when input pauses)
+
+
+def translate_stream(run: Callable[[list[str]], list[Translation]], source: BinaryIO, output: Path | None, *,
+                     fmt: str, nbest: bool = False, chunk_lines: int = STREAM_CHUNK) -> int:
+    """Translate ``source`` chunk by chunk with ``run`` and write the lines of each chunk as soon
+    as it is done: to stdout, flushed, or to ``output`` (atomically, once the input ends).
+    Returns how many sources passed the model's position limit."""
+    too_long = 0
+
+    def fill(write: Callable[[str], object]) -> None:
+        nonlocal too_long
+        for chunk in read_chunks(source, max_lines=chunk_lines):
+            out = run(chunk)
+            too_long += sum(t.too_long for t in out)
+            write("".join(format_line(t, fmt=fmt, nbest=nbest) + "\n" for t in out))
+            if output is None:
+                sys.stdout.flush()
+
+    if output is None:
+        fill(sys.stdout.write)
+        return too_long
+    from .fsutil import atomic_write
+
+    def to_file(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            fill(f.write)
+
+    try:
+        atomic_write(output, to_file)
+    except OSError as e:
+        raise DataError(f"{output}: cannot write ({e.strerror})") from None
+    return too_long
 
 
 # --- reading a stream in chunks ----------------------------------------------------------------

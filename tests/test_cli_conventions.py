@@ -37,7 +37,7 @@ def flat(text: str) -> str:
 
 def test_help_shows_choices_and_metavars():
     translate = flat(run("translate", "--help").stdout)
-    assert "[text|jsonl]" in translate and "[fp32|bf16|fp16]" in translate and "[auto|cpu|cuda]" in translate
+    assert "[text|jsonl]" in translate and "[fp32|bf16|fp16]" in translate and "[auto|cpu|cuda|cuda:N]" in translate
     train = flat(run("train", "--help").stdout)
     assert re.search(r"--train\s+SRC TGT", train) and "KEY=VALUE" in train and "--src-lang" in train
     assert re.search(r"--src(?![-\w])", train) is None  # the old spelling works but is not advertised
@@ -51,9 +51,8 @@ def test_cli_choices_equal_the_registries():
     from seq2attn.config import DecodeConfig, TrainConfig
     from seq2attn.translate import FORMATS
 
-    hints = get_type_hints(DecodeConfig)
-    assert get_args(cli_common.Precision) == get_args(hints["precision"])
-    assert get_args(cli_common.DeviceName) == get_args(get_type_hints(TrainConfig)["device"])
+    assert get_args(cli_common.Precision) == get_args(get_type_hints(DecodeConfig)["precision"])
+    assert get_args(cli_common.Precision) == get_args(get_type_hints(TrainConfig)["precision"])
     assert set(get_args(cli_eval.Level)) == set(LEVELS)
     assert "[" + "|".join(FORMATS) + "]" in flat(run("translate", "--help").stdout)
 

@@ -1,0 +1,102 @@
+"""Writing files so that a crash never leaves a half-written one, and hashing them.
+
+Every file seq2attn writes (model directories, tokenizers, corpora, translations, pictures) goes
+through :func:`atomic_write`: the content goes to a temporary file in the same directory, is
+flushed to disk, gets the usual permissions (0666 minus the umask, like ``open()``) and is renamed
+onto the final name. A reader therefore sees the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+# os.umask can only be read by setting it; do it once, at import, before any thread starts
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def staged_write(path: Path, write: Callable[[str], None]) -> str:
+    """Call ``write(tmp_path)`` for a temporary file beside ``path`` and flush it to disk; return
+    the temporary path (rename it with :func:`commit`). On any failure the file is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:  # fsync the data, whoever wrote it (torch, safetensors, matplotlib)
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def commit(renames: Iterable[tuple[str, Path]]) -> None:
+    """Rename staged files onto their final names, then make the renames durable."""
+    dirs = set()
+    for tmp, path in renames:
+        os.replace(tmp, path)
+        dirs.add(path.parent)
+    for d in dirs:
+        fsync_dir(d)
+
+
+def fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some file systems do not open directories; the rename still happened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)``, then rename the finished file onto ``path`` (same directory)."""
+    path = Path(path)
+    commit([(staged_write(path, write), path)])
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_lines(path, [text], end="")
+
+
+def atomic_write_lines(path: str | Path, lines: Iterable[str], *, end: str = "\n") -> None:
+    """Write each line followed by ``end``, as UTF-8 with "\\n" kept as is on every platform."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.writelines(line + end for line in lines)
+
+    atomic_write(path, write)
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_limited(path: str | Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; OSError otherwise (a directory,
+    /dev/zero, a FIFO or a huge file is refused before it is read)."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for regular files
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit:,} bytes")
+    return data
