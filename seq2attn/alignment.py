@@ -29,7 +29,8 @@ from rich.text import Text
 from torch import Tensor
 
 from .errors import ConfigError, DataError
-from .tokenizer import EOS, SPACE, TextCodec
+from .special import EOS
+from .tokenizer import SPACE, TextCodec
 
 LEVELS = ("word", "subword")
 IMAGE_FORMATS = ("png", "svg", "pdf")

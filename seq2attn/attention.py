@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .config import ModelConfig
 from .errors import ConfigError
 
 
@@ -265,6 +266,15 @@ ATTENTIONS: dict[str, type[Attention]] = {
     "multihead": MultiHeadScorer,
     "kernel": KernelAttention,
 }
+
+
+# model.attention=null: each wiring's own scorer
+DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}
+
+
+def attention_name(m: ModelConfig) -> str:
+    """The scorer a model uses: ``model.attention``, or its wiring's default when that is null."""
+    return m.attention if m.attention is not None else DEFAULT_ATTENTION[m.decoder]
 
 
 def build_attention(name: str, *, query_size: int, key_size: int, attention_size: int, heads: int = 1) -> Attention:

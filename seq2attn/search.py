@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .config import DecodeConfig
 from .data import Batch
 from .errors import ConfigError
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .special import BOS_ID, EOS_ID, PAD_ID
 
 NEVER_OUTPUT = (PAD_ID, BOS_ID)  # ids a model may score but a translation never contains
 

@@ -25,7 +25,7 @@ from .errors import DataError
 from .models import position_limit
 from .runtime import autocast, check_precision
 from .search import Hypothesis, check_decode, force_decode, search
-from .tokenizer import EOS
+from .special import EOS
 
 FORMATS = ("text", "jsonl")
 

@@ -157,10 +157,3 @@ def test_training_bar_shows_step_of_total_and_validating():
     assert "step 10/100" in text and "validating..." in text
 
 
-# --- inputs longer than the model's positions ------------------------------------------------------
-def test_position_limit_is_the_transformers_table_and_none_for_the_gru():
-    from seq2attn.config import ModelConfig
-    from seq2attn.models import position_limit
-
-    assert position_limit(ModelConfig(backend="transformer", max_positions=64)) == 64
-    assert position_limit(ModelConfig(backend="rnn")) is None

@@ -16,7 +16,7 @@ from seq2attn.config import resolve_config
 from seq2attn.corpora import CORPORA
 from seq2attn.data import make_batches
 from seq2attn.search import _sampler, force_decode, greedy
-from seq2attn.tokenizer import EOS_ID
+from seq2attn.special import EOS_ID
 from seq2attn.train import Reporter, build_trainer, run
 
 
