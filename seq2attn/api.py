@@ -178,6 +178,11 @@ def load(directory: str | Path, *, device: str = "auto", threads: int | None = N
         raise ConfigError(f"device={device!r} (--device); choose one of: cpu, cuda, cuda:N, auto")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads={threads} (--threads); must be >= 1")
+    from .ct2 import CT2Engine, is_export
+
+    if is_export(path):
+        ct2 = CT2Engine(path, device=device, threads=threads)
+        return Model(path, ct2.cfg, ct2.codec, ct2)
     if threads is not None:
         import torch
 

@@ -71,23 +71,30 @@ def _root(
 
 
 # --- train -------------------------------------------------------------------------------------
+# the data options train and preprocess share
+Corpus = Annotated[str | None, typer.Option(metavar="NAME", help="Built-in or downloadable corpus (see "
+                                                 "`seq2attn corpora list`). Example: --corpus dates")]
+TrainFiles = Annotated[tuple[Path, Path] | None, typer.Option(
+    "--train", metavar="SRC TGT",
+    help="Training source and target files (plain or .gz). Example: --train train.de train.en")]
+DevFiles = Annotated[tuple[Path, Path] | None, typer.Option(
+    "--dev", metavar="SRC TGT", help="Dev source and target files. Example: --dev dev.de dev.en")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", metavar="FILE", help="YAML config file "
+                                                 "(sections data, tokenizer, model, train, decode). "
+                                                 "Example: -c rnn.yaml")]
+
+
 @app.command(cls=Command)
 @handle_errors
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Model directory to create (or to "
                                       "continue with --resume). Example: --out runs/dates")],
-    corpus: Annotated[str | None, typer.Option(metavar="NAME", help="Built-in or downloadable corpus (see "
-                                                  "`seq2attn corpora list`). Example: --corpus dates")] = None,
+    corpus: Corpus = None,
     src_lang: SrcLang = None,
     tgt_lang: TgtLang = None,
-    train_files: Annotated[tuple[Path, Path] | None, typer.Option(
-        "--train", metavar="SRC TGT",
-        help="Training source and target files (plain or .gz). Example: --train train.de train.en")] = None,
-    dev_files: Annotated[tuple[Path, Path] | None, typer.Option(
-        "--dev", metavar="SRC TGT", help="Dev source and target files. Example: --dev dev.de dev.en")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", metavar="FILE", help="YAML config file "
-                                                   "(sections data, tokenizer, model, train, decode). "
-                                                   "Example: -c rnn.yaml")] = None,
+    train_files: TrainFiles = None,
+    dev_files: DevFiles = None,
+    config: ConfigFile = None,
     sets: Sets = None,
     data_dir: DataDir = None,
     seed: Annotated[int | None, typer.Option(metavar="N", help="Random seed (CPU runs repeat exactly). "
@@ -96,37 +103,100 @@ def train(
                                                   "Example: --out runs/dates --resume")] = False,
     device: Annotated[str | None, typer.Option(metavar="[auto|cpu|cuda|cuda:N]", help="cuda when available "
                                                "with auto (default: the config's train.device). "
-                                               "Example: --device cpu")] = None,
+                                               "Example: --device cuda:1")] = None,
     old_src: OldSrc = None,
     old_tgt: OldTgt = None,
+    data: Annotated[Path | None, typer.Option("--data", metavar="DIR", help="A corpus store from `seq2attn preprocess` (with "
+                                               "--train/--dev or --corpus: checked to match them). "
+                                               "Example: --data stores/wmt")] = None,
 ) -> None:
-    """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3"""
-    from .config import resolve_config
-    from .corpora import CORPORA
+    """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3
+
+    Under torchrun (torchrun --nproc-per-node 4 -m seq2attn train ...) each process trains on its
+    share of every step's batches; rank 0 writes the model directory."""
     from .progress import RichReporter
     from .train import Interrupted
     from .train import train as run_training
 
     src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
+    cfg = _data_config(corpus=corpus, src=src, tgt=tgt, data_dir=data_dir, train_files=train_files,
+                       dev_files=dev_files, config=config, sets=sets, seed=seed,
+                       extra={"train": {"device": device},
+                              "data": {"store": str(data.resolve()) if data is not None else None}})
+    from .distributed import world_from_env
+
+    main = world_from_env().main  # under torchrun, rank 0 speaks for all
+    try:
+        state = run_training(cfg, out, resume=resume, reporter=RichReporter())
+    except Interrupted as e:
+        if main:
+            stderr_console().print(f"interrupted at step {e.step}; saved the last checkpoint in {out} "
+                                   f"(continue with: seq2attn train --out {out} --resume)")
+        raise typer.Exit(130) from None
+    if main:
+        stderr_console().print(f"done at step {state.step}: best dev BLEU {state.best_bleu:.2f}; model in {out}")
+
+
+def _data_config(*, corpus, src, tgt, data_dir, train_files, dev_files, config, sets, seed, extra=None):
+    """The config of train and preprocess: corpus preset < --config < --set < flags."""
+    from .config import resolve_config
+    from .corpora import CORPORA
+
     preset = CORPORA[corpus].preset if corpus in CORPORA else None
     flags = {
         "data": {"corpus": corpus, "src_lang": src, "tgt_lang": tgt, "data_dir": str(data_dir) if data_dir else None,
                  "train": [str(p) for p in train_files] if train_files else None,
                  "dev": [str(p) for p in dev_files] if dev_files else None},
-        "train": {"seed": seed, "device": device},
+        "train": {"seed": seed},
     }
-    cfg = resolve_config(preset=preset, file=config, sets=sets or [], flags=flags)
-    try:
-        state = run_training(cfg, out, resume=resume, reporter=RichReporter())
-    except Interrupted as e:
-        stderr_console().print(f"interrupted at step {e.step}; saved the last checkpoint in {out} "
-                        f"(continue with: seq2attn train --out {out} --resume)")
-        raise typer.Exit(130) from None
-    stderr_console().print(f"done at step {state.step}: best dev BLEU {state.best_bleu:.2f}; model in {out}")
+    for section, values in (extra or {}).items():
+        flags[section] = {**flags.get(section, {}), **values}
+    return resolve_config(preset=preset, file=config, sets=sets or [], flags=flags)
+
+
+# --- preprocess --------------------------------------------------------------------------------
+@app.command(cls=Command)
+@handle_errors
+def preprocess(
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Store directory to create. "
+                                      "Example: --out stores/wmt")],
+    corpus: Corpus = None,
+    src_lang: SrcLang = None,
+    tgt_lang: TgtLang = None,
+    train_files: TrainFiles = None,
+    dev_files: DevFiles = None,
+    config: ConfigFile = None,
+    sets: Sets = None,
+    data_dir: DataDir = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Seed of the tokenizer's training sample. "
+                                             "Example: --seed 7")] = None,
+    old_src: OldSrc = None,
+    old_tgt: OldTgt = None,
+) -> None:
+    """Tokenize a corpus once into a memory-mapped store for `seq2attn train --data DIR`.
+    Example: seq2attn preprocess --train train.de train.en --dev dev.de dev.en --out stores/de-en"""
+    import time
+
+    from . import store
+    from .traindata import sources
+
+    src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
+    cfg = _data_config(corpus=corpus, src=src, tgt=tgt, data_dir=data_dir, train_files=train_files,
+                       dev_files=dev_files, config=config, sets=sets, seed=seed)
+    given = sources(cfg)
+    assert given is not None  # no store in this config: sources() raises without data
+    start = time.monotonic()
+    _run_with_progress(lambda advance: store.build(out, cfg, train=given[0], dev=given[1], progress=advance),
+                       total=None, quiet=False, label="preprocess", unit="pairs")
+    seconds = time.monotonic() - start
+    splits = store.open_store(out).manifest["splits"]
+    pairs = sum(s["pairs"] for s in splits.values())
+    stderr_console().print(f"{splits['train']['pairs']:,} training and {splits['dev']['pairs']:,} dev pairs in "
+                           f"{seconds:.1f} s ({pairs / max(seconds, 1e-9):,.0f} pairs/s); store in {out}")
 
 
 # --- translate ---------------------------------------------------------------------------------
-def _translate_progress(total: int | None, quiet: bool):
+def _translate_progress(total: int | None, quiet: bool, label: str = "translate", unit: str = "sentences"):
     """A rich progress bar on stderr (sentences/s), or None when quiet or stderr is no terminal."""
     console = stderr_console()
     if quiet or not console.is_terminal:
@@ -140,19 +210,19 @@ def _translate_progress(total: int | None, quiet: bool):
         TimeRemainingColumn,
     )
 
-    columns = [TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn() if total else
-               TextColumn("{task.completed} sentences"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn() if total else
+               TextColumn(f"{{task.completed}} {unit}"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
     if total:
         columns.append(TimeRemainingColumn())
     # redirect_stdout=False: rich would otherwise route our stdout (the data) into the stderr console
     return Progress(*columns, console=console, transient=False, redirect_stdout=False, redirect_stderr=False)
 
 
-def _run_with_progress(run, *, total: int | None, quiet: bool):
+def _run_with_progress(run, *, total: int | None, quiet: bool, label: str = "translate", unit: str = "sentences"):
     """Call ``run(progress_callback)`` under a progress bar (or none); returns what ``run`` returns."""
     import time
 
-    bar = _translate_progress(total, quiet)
+    bar = _translate_progress(total, quiet, label, unit)
     if bar is None:
         return run(None)
     start = time.monotonic()
@@ -162,7 +232,7 @@ def _run_with_progress(run, *, total: int | None, quiet: bool):
         def advance(n: int) -> None:
             done = bar.tasks[0].completed + n
             rate = done / max(time.monotonic() - start, 1e-9)
-            bar.update(task, completed=done, rate=f"{rate:,.1f} sent/s")
+            bar.update(task, completed=done, rate=f"{rate:,.1f} {'sent' if unit == 'sentences' else unit}/s")
 
         return run(advance)
 
@@ -295,6 +365,31 @@ def corpora_prepare(
         typer.echo(str(path))
 
 
+# --- export ------------------------------------------------------------------------------------
+@app.command(cls=Command)
+@handle_errors
+def export(
+    model: ModelDir,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="New directory for the exported model. "
+                                      "Example: --out runs/de-en-ct2")],
+    to: Annotated[Literal["ctranslate2"], typer.Option("--to", help="Target runtime: ctranslate2 (Transformer "
+                                                       "models). Example: --to ctranslate2")] = "ctranslate2",
+    quantization: Annotated[Literal["int8", "int8_float32", "bfloat16", "float32"] | None, typer.Option(
+        help="Weight type (default: float32). Example: --quantization int8")] = None,
+) -> None:
+    """Export a Transformer for a fast runtime; translate, align and info then take the new directory.
+
+    Example: seq2attn export -m runs/de-en --to ctranslate2 --quantization int8 --out runs/de-en-ct2
+    """
+    from .export import TARGETS, export_ctranslate2
+
+    if to not in TARGETS:
+        raise ConfigError(f"--to {to!r}; choose one of: {', '.join(TARGETS)}")
+    export_ctranslate2(model, out, quantization=quantization)
+    stderr_console().print(f"exported {model} to {out} ({to}, {quantization or 'float32'} weights); "
+                           f"try: seq2attn translate -m {out}")
+
+
 # --- info --------------------------------------------------------------------------------------
 @app.command(cls=Command)
 @handle_errors
@@ -313,10 +408,15 @@ def info(
         console.print(f"seq2attn {__version__}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}; "
                       f"CUDA: {cuda}")
         return
-    from .checkpoint import load, read_manifest
+    from .checkpoint import load, load_config, read_manifest
     from .config import to_dict
+    from .ct2 import describe, is_export
     from .models import count_parameters
 
+    if is_export(model):
+        console.print(describe(model))
+        typer.echo(json.dumps(to_dict(load_config(model))))
+        return
     loaded = load(model, device="cpu")
     manifest = read_manifest(model)
     console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "

@@ -32,6 +32,7 @@ class DataConfig:
     data_dir: str | None = None  # local copy of downloadable corpora; else $SEQ2ATTN_DATA
     max_length: int = 100  # training pairs longer than this (in tokens) are dropped and counted
     dev_size: int | None = None  # use only the first N dev pairs for validation (None: all)
+    store: str | None = None  # a binarized corpus (seq2attn preprocess); None: built into the model directory
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TokenizerConfig:
     normalization: Literal["nfkc", "nfc", "nfd", "nfkd", "none"] = "nfkc"
     lowercase: bool = False
     min_frequency: int = 1
+    train_lines: int = 1_000_000  # pairs sampled (seeded) from the training data to learn the vocabulary
 
 
 @dataclass(frozen=True)
@@ -354,7 +356,7 @@ def validate(cfg: Config) -> None:
         ("train.log_every", t.log_every), ("decode.beam_size", d.beam_size),
         ("decode.batch_tokens", d.batch_tokens), ("data.max_length", cfg.data.max_length),
         ("data.dev_size", cfg.data.dev_size), ("tokenizer.vocab_size", tok.vocab_size),
-        ("tokenizer.min_frequency", tok.min_frequency),
+        ("tokenizer.min_frequency", tok.min_frequency), ("tokenizer.train_lines", tok.train_lines),
     ]:
         _positive(path, v)
     if not 0.0 <= m.dropout < 1.0:

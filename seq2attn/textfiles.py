@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,11 +58,15 @@ class Splits:
 # user files
 
 
-def _read_bytes(path: Path) -> bytes:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory; expected a text file")
+
+
+def _read_bytes(path: Path) -> bytes:
+    _check_file(path)
     try:
         if path.suffix.lower() == ".gz":
             with gzip.open(path, "rb") as f:
@@ -108,6 +113,47 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> Parallel:
             "the files must be line-aligned"
         )
     return Parallel(src, tgt)
+
+
+def iter_lines(path: str | Path) -> Iterator[str]:
+    """The lines of a text file one at a time, as :func:`read_lines` returns them, without ever
+    holding the file in memory (corpora of millions of lines)."""
+    path = Path(path)
+    _check_file(path)
+    number = 0
+    try:
+        with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")) as f:
+            for number, raw in enumerate(f, start=1):  # binary files split at b"\n" only
+                raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DataError(f"{path} line {number}: not valid UTF-8; convert the file, "
+                                    "e.g. iconv -t UTF-8") from None
+                yield line.removeprefix("\ufeff") if number == 1 else line
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: not a valid gzip file ({e}); re-create or unzip it") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    if number == 0:
+        raise DataError(f"{path}: empty file")
+
+
+def iter_parallel(src_path: str | Path, tgt_path: str | Path) -> Iterator[tuple[str, str]]:
+    """Pairs of two line-aligned files, streamed; a length mismatch is an error at its end."""
+    src, tgt = iter_lines(src_path), iter_lines(tgt_path)
+    n = 0
+    for n, s in enumerate(src, start=1):
+        t = next(tgt, None)
+        if t is None:
+            n_src, n_tgt = n + sum(1 for _ in src), n - 1
+            break
+        yield s, t
+    else:
+        n_src, n_tgt = n, n + sum(1 for _ in tgt)
+    if n_src != n_tgt:
+        raise DataError(f"{src_path} has {n_src} lines but {tgt_path} has {n_tgt} lines; "
+                        "the files must be line-aligned")
 
 
 def read_tsv(path: str | Path) -> Parallel:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -33,9 +32,8 @@ from .checkpoint import (
     save_checkpoint,
     save_setup,
 )
-from .config import Config, TrainConfig
-from .corpora import load_corpus
-from .data import Batch, EpochPlan, collate, length_filter, make_batches, plan_epoch
+from .config import Config, TokenizerConfig, TrainConfig
+from .data import Batch, EpochPlan, make_batches
 from .distributed import World
 from .errors import CheckpointError, ConfigError, DataError
 from .loss import token_loss
@@ -43,8 +41,10 @@ from .metrics import corpus_scores
 from .models import build_model, count_parameters
 from .runtime import autocast, check_precision, keep_freed_memory
 from .search import greedy
-from .textfiles import Parallel, read_parallel
+from .store import codec_sha256
+from .textfiles import Parallel
 from .tokenizer import TextCodec
+from .traindata import TrainData, dev_data, open_data
 
 
 class Reporter:
@@ -95,24 +95,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_data(cfg: Config) -> tuple[Parallel, Parallel]:
-    """Training and dev pairs from a corpus name or from files."""
-    d = cfg.data
-    if d.corpus is not None:
-        if d.train is not None:
-            raise ConfigError("give either --corpus or --train/--dev files, not both")
-        splits = load_corpus(d.corpus, src_lang=d.src_lang, tgt_lang=d.tgt_lang, data_dir=d.data_dir,
-                             seed=cfg.train.seed)
-        train, dev = splits.train, splits.dev
-    else:
-        if d.train is None or d.dev is None:
-            raise ConfigError("no training data: give --corpus NAME or --train SRC TGT --dev SRC TGT")
-        train, dev = read_parallel(*d.train), read_parallel(*d.dev)
-    if d.dev_size is not None:
-        dev = Parallel(dev.src[: d.dev_size], dev.tgt[: d.dev_size])
-    return train, dev
-
-
 @dataclass
 class TrainState:
     """Counters that --resume restores."""
@@ -124,30 +106,6 @@ class TrainState:
     best_loss: float = math.inf
     bad_validations: int = 0
     minutes: float = 0.0  # training wall-clock spent before this run, for max_minutes
-
-
-@dataclass
-class TrainData:
-    """The training pairs as the loop sees them: token ids by pair number (lists, or slices of
-    a memory-mapped store) and, for the pairs that passed the length filter, their lengths."""
-
-    src: Sequence[Sequence[int]]
-    tgt: Sequence[Sequence[int]]
-    index: np.ndarray  # (N,) pair numbers kept for training
-    lengths: np.ndarray  # (N,) int32 longer side of each kept pair: what batching sizes by
-    tgt_tokens: np.ndarray  # (N,) int32 target tokens each kept pair contributes (EOS included)
-
-    @classmethod
-    def from_lists(cls, src: list[list[int]], tgt: list[list[int]], keep: list[int]) -> TrainData:
-        sl = np.fromiter((len(src[i]) for i in keep), dtype=np.int32, count=len(keep))
-        tl = np.fromiter((len(tgt[i]) for i in keep), dtype=np.int32, count=len(keep))
-        return cls(src, tgt, np.asarray(keep, dtype=np.int64), np.maximum(sl, tl), tl + 1)
-
-    def plan(self, *, batch_tokens: int, seed: int, epoch: int) -> EpochPlan:
-        return plan_epoch(self.lengths, batch_tokens=batch_tokens, seed=seed, epoch=epoch)
-
-    def batch(self, positions: np.ndarray) -> Batch:
-        return collate(self.src, self.tgt, self.index[positions].tolist())
 
 
 class LossModel(nn.Module):
@@ -341,6 +299,8 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     elif (out / MANIFEST).exists():
         raise ConfigError(f"--out {out}: already holds a model; pass --resume or choose another directory")
     world = distributed.world_from_env()
+    if not world.main:
+        reporter = Reporter()  # one voice: rank 0's
     seed_everything(cfg.train.seed)
     keep_freed_memory()  # see seq2attn/runtime.py
     if cfg.train.threads:
@@ -348,32 +308,32 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     device = resolve_device(cfg.train.device, local_rank=world.local_rank if world.distributed else None)
     check_precision(cfg.train.precision, device, option="train.precision")
     distributed.init(world, device)
-    train, dev = load_data(cfg)
+    store = open_data(cfg, out, world, reporter=reporter)
+    codec = store.codec
     if resume:
-        codec = TextCodec.load(out)
+        if codec_sha256(TextCodec.load(out)) != store.tokenizer_sha256:
+            raise DataError(f"{store.path}: its tokenizer differs from the model's in {out}; "
+                            "resume with the store the run was started with")
     else:
+        # the store's tokenizer is the model's: its config is what the model directory records
+        cfg = replace(cfg, tokenizer=TokenizerConfig(**store.manifest["tokenizer"]["config"]))
         if world.main:
-            save_setup(out, cfg, TextCodec.train(cfg.tokenizer, train.src, train.tgt))
-        distributed.barrier(world)  # the other ranks use rank 0's tokenizer
-        codec = TextCodec.load(out)
-    src_ids, tgt_ids = codec.encode(train.src, side="src"), codec.encode(train.tgt, side="tgt")
-    keep, dropped = length_filter(src_ids, tgt_ids, max_length=cfg.data.max_length)
-    if not keep:
-        raise DataError(f"no training pair fits data.max_length={cfg.data.max_length} tokens")
-    if dropped:
-        reporter.message(f"dropped {dropped} of {len(src_ids)} training pairs that are empty or longer "
-                         f"than data.max_length={cfg.data.max_length} tokens")
+            save_setup(out, cfg, codec)
+        distributed.barrier(world)
+    data = TrainData.from_store(store, max_length=cfg.data.max_length)
+    if data.dropped:
+        reporter.message(f"dropped {data.dropped:,} of {data.dropped + len(data.index):,} training pairs that are "
+                         f"empty or longer than data.max_length={cfg.data.max_length} tokens")
+    dev, dev_ids = dev_data(store, cfg.data.dev_size)
     model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt"),
                         joint=codec.joint).to(device)
     reporter.message(f"model: {count_parameters(model):,} parameters; vocab src {codec.vocab_size('src')} / "
-                     f"tgt {codec.vocab_size('tgt')}; {len(keep):,} training pairs; device {device}")
+                     f"tgt {codec.vocab_size('tgt')}; {len(data.index):,} training pairs; device {device}")
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=cfg.train.adam_betas,
                                  weight_decay=cfg.train.weight_decay)
     scheduler = build_scheduler(optimizer, cfg.train)
-    trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device,
-                      TrainData.from_lists(src_ids, tgt_ids, keep), dev,
-                      (codec.encode(dev.src, side="src"), codec.encode(dev.tgt, side="tgt")),
-                      reporter=reporter if world.main else Reporter(), world=world)
+    trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device, data, dev, dev_ids,
+                      reporter=reporter, world=world)
     if resume:
         load_weights(out, model, which="last", device=device)
         trainer.restore()

@@ -75,7 +75,15 @@ def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int
     return ids, [limit is not None and len(x) + 1 > limit for x in ids]
 
 
-def _result(out: list[Translation], too_long: list[bool]) -> Result:
+def keep_best(options: list[Translation], *, nbest: bool) -> Translation:
+    """The best translation, carrying the whole best-first list when an n-best list was asked for."""
+    if nbest:
+        options[0].nbest = options
+    return options[0]
+
+
+def mark_too_long(out: list[Translation], too_long: list[bool]) -> Result:
+    """The result of a run, each translation marked when its source passed the position limit."""
     for t, long in zip(out, too_long):
         t.too_long = long
     return Result(out, sum(too_long))
@@ -88,7 +96,7 @@ def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Tra
                        codec.tokens(hyp.ids, side="tgt"), hyp.attention, hyp.norm_score)
 
 
-def _empty(text: str) -> Translation:
+def empty(text: str) -> Translation:
     return Translation(text, "", 0.0, [], [], torch.zeros(0, 0))
 
 
@@ -103,7 +111,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     check_precision(decode.precision, device, option="decode.precision")
     src_ids, too_long = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
-    out = [_empty(t) for t in texts]
+    out = [empty(t) for t in texts]
     if progress is not None and len(todo) < len(texts):
         progress(len(texts) - len(todo))
     generator = torch.Generator(device=device).manual_seed(decode.seed) if decode.sample else None
@@ -115,12 +123,10 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
             src_tokens = loaded.codec.tokens(src_ids[i], side="src") + [EOS]
             options = [Translation(texts[i], next(texts_out), h.score, src_tokens,
                                    loaded.codec.tokens(h.ids, side="tgt"), h.attention, h.norm_score) for h in hyps]
-            out[i] = options[0]
-            if decode.nbest > 1:
-                out[i].nbest = options
+            out[i] = keep_best(options, nbest=decode.nbest > 1)
         if progress is not None:
             progress(len(batch))
-    return _result(out, too_long)
+    return mark_too_long(out, too_long)
 
 
 def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig,
@@ -133,13 +139,13 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
     src_ids, too_long = _encode_sources(loaded, texts)
     tgt_ids = loaded.codec.encode(list(targets), side="tgt")
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
-    out = [_empty(t) for t in texts]
+    out = [empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
         with autocast(device, decode.precision):
             hyps = force_decode(loaded.model, batch.to(device))
         for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
-    return _result(out, too_long)
+    return mark_too_long(out, too_long)
 
 
 # --- output lines ------------------------------------------------------------------------------

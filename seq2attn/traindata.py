@@ -1,0 +1,97 @@
+"""The data of a training run: its corpus store (given with --data, or built into the model
+directory), the training pairs that pass the length filter, and the dev set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import distributed, store
+from .config import Config
+from .corpora import load_corpus
+from .data import Batch, EpochPlan, collate, plan_epoch
+from .distributed import World
+from .errors import ConfigError, DataError
+from .textfiles import Parallel
+
+if TYPE_CHECKING:
+    from .train import Reporter
+
+STORE_DIR = "data"  # the store train builds inside the model directory
+
+
+@dataclass
+class TrainData:
+    """The training pairs as the loop sees them: token ids by pair number (slices of the
+    memory-mapped store) and, for the pairs that passed the length filter, their lengths."""
+
+    src: Sequence[Sequence[int]]
+    tgt: Sequence[Sequence[int]]
+    index: np.ndarray  # (N,) int32 pair numbers kept for training
+    lengths: np.ndarray  # (N,) int32 longer side of each kept pair: what batching sizes by
+    tgt_tokens: np.ndarray  # (N,) int32 target tokens each kept pair contributes (EOS included)
+    dropped: int = 0  # pairs left out: empty, or longer than data.max_length
+
+    @classmethod
+    def from_store(cls, corpus: store.Store, *, max_length: int) -> TrainData:
+        src, tgt = corpus.split("train")
+        sl, tl = src.lengths(), tgt.lengths()
+        fits = (sl > 0) & (sl <= max_length) & (tl > 0) & (tl <= max_length)
+        index = np.flatnonzero(fits).astype(np.int32)
+        if not len(index):
+            raise DataError(f"no training pair fits data.max_length={max_length} tokens")
+        return cls(src, tgt, index, np.maximum(sl[index], tl[index]), tl[index] + 1, len(sl) - len(index))
+
+    def plan(self, *, batch_tokens: int, seed: int, epoch: int) -> EpochPlan:
+        return plan_epoch(self.lengths, batch_tokens=batch_tokens, seed=seed, epoch=epoch)
+
+    def batch(self, positions: np.ndarray) -> Batch:
+        return collate(self.src, self.tgt, self.index[positions].tolist())
+
+
+def sources(cfg: Config) -> tuple[store.Source, store.Source] | None:
+    """Training and dev data named by the config (a corpus, or files); None when only a store is."""
+    d = cfg.data
+    if d.corpus is not None:
+        if d.train is not None:
+            raise ConfigError("give either --corpus or --train/--dev files, not both")
+        splits = load_corpus(d.corpus, src_lang=d.src_lang, tgt_lang=d.tgt_lang, data_dir=d.data_dir,
+                             seed=cfg.train.seed)
+        name = f"corpus {d.corpus} {splits.src_lang}-{splits.tgt_lang}"
+        return store.Source.memory(f"{name} train", splits.train), store.Source.memory(f"{name} dev", splits.dev)
+    if d.train is None or d.dev is None:
+        if d.store is not None:
+            return None
+        raise ConfigError("no training data: give --corpus NAME, --train SRC TGT --dev SRC TGT, or --data DIR")
+    return store.Source.files(*d.train), store.Source.files(*d.dev)
+
+
+def open_data(cfg: Config, out: Path, world: World, *, reporter: Reporter) -> store.Store:
+    """The run's corpus store: ``data.store`` (checked against the data the config names), or
+    one rank 0 builds into ``out/data`` on the first run; the other ranks wait for it."""
+    path = Path(cfg.data.store) if cfg.data.store is not None else out / STORE_DIR
+    if world.main:
+        given = sources(cfg)
+        if (path / store.MANIFEST).exists() or cfg.data.store is not None:
+            corpus = store.open_store(path)
+            if given is not None:
+                corpus.check_inputs("train", given[0])
+                corpus.check_inputs("dev", given[1])
+        else:
+            assert given is not None  # sources() raises when neither data nor a store is given
+            store.build(path, cfg, train=given[0], dev=given[1])
+            reporter.message(f"binarized the training data into {path}")
+    distributed.barrier(world)
+    return store.open_store(path)
+
+
+def dev_data(corpus: store.Store, size: int | None) -> tuple[Parallel, tuple[list[list[int]], list[list[int]]]]:
+    """Dev text (the BLEU references) and ids, the first ``size`` pairs (None: all)."""
+    text = corpus.dev_text()
+    src, tgt = corpus.split("dev")
+    n = len(text) if size is None else min(size, len(text))
+    return text.cut(0, n), ([src[i].tolist() for i in range(n)], [tgt[i].tolist() for i in range(n)])
