@@ -16,7 +16,8 @@ from seq2attn import __version__, cli_common, cli_eval
 from seq2attn.cli import app
 
 runner = CliRunner()
-COMMANDS = ("train", "translate", "score", "evaluate", "align", "info", "corpora list", "corpora prepare")
+COMMANDS = ("train", "preprocess", "translate", "score", "evaluate", "align", "export", "info", "corpora list",
+            "corpora prepare")
 
 
 def run(*args, input=None):
@@ -54,7 +55,11 @@ def test_cli_choices_equal_the_registries():
     assert get_args(cli_common.Precision) == get_args(get_type_hints(DecodeConfig)["precision"])
     assert get_args(cli_common.Precision) == get_args(get_type_hints(TrainConfig)["precision"])
     assert set(get_args(cli_eval.Level)) == set(LEVELS)
+    from seq2attn.export import QUANTIZATIONS, TARGETS
+
     assert "[" + "|".join(FORMATS) + "]" in flat(run("translate", "--help").stdout)
+    export = flat(run("export", "--help").stdout)
+    assert "[" + "|".join(QUANTIZATIONS) + "]" in export and "[" + "|".join(TARGETS) + "]" in export
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])
