@@ -19,6 +19,7 @@ is refused, and the manifest may name only the files above, inside the directory
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -119,6 +120,14 @@ def save_setup(directory: Path, cfg: Config, codec: TextCodec) -> None:
         raise CheckpointError(f"{directory}: cannot write the model directory ({brief(e)})") from None
 
 
+def _saveable(model: nn.Module) -> nn.Module:
+    """The model itself on the CPU, else a CPU copy: on CUDA the GRU's weights are views of one flat
+    cuDNN buffer, which safetensors refuses as shared storage (tied parameters stay tied in the copy)."""
+    if all(p.device.type == "cpu" for p in model.parameters()):
+        return model
+    return copy.deepcopy(model).to("cpu")
+
+
 def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], info: dict[str, Any],
                     trainer_state: dict[str, Any] | None = None) -> None:
     """Save one checkpoint as one unit: the weights named in ``which`` ("best", "last") and the
@@ -127,10 +136,11 @@ def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], 
     leaves the previous checkpoint as it was."""
     manifest = read_manifest(directory)
     staged: list[tuple[str, Path]] = []
+    cpu_model = _saveable(model)
     try:
         for w in which:
             path = directory / WEIGHTS[w]
-            staged.append((staged_write(path, lambda tmp: save_model(model, tmp, metadata={"format": FORMAT})), path))
+            staged.append((staged_write(path, lambda tmp: save_model(cpu_model, tmp, metadata={"format": FORMAT})), path))
             manifest["weights"][w] = {"file": path.name, "sha256": sha256(staged[-1][0]), **info}
         if trainer_state is not None:
             path = directory / TRAINER

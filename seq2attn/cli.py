@@ -20,12 +20,12 @@ from .cli_common import (
     BatchTokens,
     Command,
     DataDir,
+    DecodePrecision,
     Device,
     Group,
     ModelDir,
     OldSrc,
     OldTgt,
-    Precision,
     Sets,
     SrcLang,
     TgtLang,
@@ -269,9 +269,10 @@ def translate(
     no_repeat_ngram: Annotated[int | None, typer.Option(metavar="N", help="Never repeat an n-gram of this size within a "
                                                            "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
-    precision: Annotated[Precision | None, typer.Option(help="bf16: autocast on CPU or CUDA; fp16: CUDA only "
-                                                     "(default: the model's decode.precision). "
-                                                     "Example: --precision bf16")] = None,
+    precision: Annotated[DecodePrecision | None, typer.Option(help="bf16: autocast on CPU or CUDA; fp16: CUDA "
+                                                           "only; int8: int8 GRU/Linear weights on CPU (a "
+                                                           "CTranslate2 export: its int8 kernels) (default: the "
+                                                           "model's decode.precision). Example: --precision int8")] = None,
     device: Device = "auto",
     threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,

@@ -109,7 +109,7 @@ class Group(TyperGroup):
 # --- options declared once ---------------------------------------------------------------------
 # Choices are spelled out here so that `--help` stays fast (the registries live in modules that
 # import torch); tests/test_cli_conventions.py checks that they equal the registries.
-Precision = Literal["fp32", "bf16", "fp16"]
+DecodePrecision = Literal["fp32", "bf16", "fp16", "int8"]
 ModelDir = Annotated[Path, typer.Option("--model", "-m", metavar="DIR",
                                         help="Model directory written by `seq2attn train`. Example: -m runs/dates")]
 Device = Annotated[str, typer.Option(metavar="[auto|cpu|cuda|cuda:N]", help="cuda when available with auto. "

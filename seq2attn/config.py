@@ -114,7 +114,8 @@ class DecodeConfig:
     top_p: float | None = None  # sampling: the smallest set of tokens holding this mass; None: all
     seed: int = 1  # sampling seed (same input, seed and batch_tokens: same output)
     no_repeat_ngram: int | None = None  # never repeat an n-gram of this size in one output; None: off
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast while decoding (fp16: CUDA only)
+    precision: Literal["fp32", "bf16", "fp16", "int8"] = "fp32"  # autocast while decoding (fp16: CUDA
+    # only); int8: dynamically quantized GRU and Linear weights (CPU only)
 
     def __post_init__(self) -> None:
         # range checks of the fields above live here: cross-field checks are in search.check_decode

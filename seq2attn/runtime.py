@@ -26,9 +26,12 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import warnings
+import weakref
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
+from torch import nn
 
 from .errors import ConfigError
 
@@ -57,10 +60,37 @@ def keep_freed_memory() -> bool:
 def check_precision(precision: str, device: torch.device, *, option: str) -> None:
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"{option}=fp16 needs a CUDA device; use bf16 on CPU")
+    if precision == "int8" and device.type != "cpu":
+        raise ConfigError(f"{option}=int8 (dynamic quantization) runs on CPU; use bf16 or fp16 on {device.type}")
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """The autocast context of a precision name: none for fp32."""
-    if precision == "fp32":
+    """The autocast context of a precision name: none for fp32 and int8 (see ``for_precision``)."""
+    if precision in ("fp32", "int8"):
         return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+_INT8: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+
+
+def for_precision(model: nn.Module, precision: str) -> nn.Module:
+    """The model to decode with: ``model`` itself, or for int8 a dynamically quantized copy
+    (made once per model): the weights of its GRUs and Linear layers in int8, activations
+    quantized on the fly (``torch.ao.quantization.quantize_dynamic``). Attention scorers stay in
+    float: they are small, and some read their weights directly."""
+    if precision != "int8":
+        return model
+    if model not in _INT8:
+        import copy
+
+        from .attention import Attention
+
+        scorers = [name for name, m in model.named_modules() if isinstance(m, Attention)]
+        names = {name for name, m in model.named_modules() if isinstance(m, (nn.GRU, nn.Linear))
+                 and not any(name.startswith(s + ".") for s in scorers)}
+        with warnings.catch_warnings():  # torch 2.13 announces the quantized tensor types' retirement
+            warnings.filterwarnings("ignore", category=UserWarning, message=".*quantize_per_tensor.*")
+            _INT8[model] = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), qconfig_spec=names,
+                                                                  dtype=torch.qint8).eval()
+    return _INT8[model]

@@ -23,7 +23,7 @@ from .config import DecodeConfig
 from .data import make_batches
 from .errors import DataError
 from .models import position_limit
-from .runtime import autocast, check_precision
+from .runtime import autocast, check_precision, for_precision
 from .search import Hypothesis, check_decode, force_decode, search
 from .special import EOS
 
@@ -109,6 +109,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     check_decode(decode)
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
+    model = for_precision(loaded.model, decode.precision)
     src_ids, too_long = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
     out = [empty(t) for t in texts]
@@ -117,7 +118,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     generator = torch.Generator(device=device).manual_seed(decode.seed) if decode.sample else None
     for batch in make_batches(src_ids, None, batch_tokens=decode.batch_tokens, indices=todo):
         with autocast(device, decode.precision):
-            per_sentence = search(loaded.model, batch.to(device), decode=decode, generator=generator)
+            per_sentence = search(model, batch.to(device), decode=decode, generator=generator)
         texts_out = iter(loaded.codec.decode([h.ids for hyps in per_sentence for h in hyps], side="tgt"))
         for i, hyps in zip(batch.indices, per_sentence):
             src_tokens = loaded.codec.tokens(src_ids[i], side="src") + [EOS]
@@ -136,13 +137,14 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
         raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
+    model = for_precision(loaded.model, decode.precision)
     src_ids, too_long = _encode_sources(loaded, texts)
     tgt_ids = loaded.codec.encode(list(targets), side="tgt")
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
     out = [empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
         with autocast(device, decode.precision):
-            hyps = force_decode(loaded.model, batch.to(device))
+            hyps = force_decode(model, batch.to(device))
         for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
     return mark_too_long(out, too_long)

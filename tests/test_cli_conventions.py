@@ -38,7 +38,7 @@ def flat(text: str) -> str:
 
 def test_help_shows_choices_and_metavars():
     translate = flat(run("translate", "--help").stdout)
-    assert "[text|jsonl]" in translate and "[fp32|bf16|fp16]" in translate and "[auto|cpu|cuda|cuda:N]" in translate
+    assert "[text|jsonl]" in translate and "[fp32|bf16|fp16|int8]" in translate and "[auto|cpu|cuda|cuda:N]" in translate
     train = flat(run("train", "--help").stdout)
     assert re.search(r"--train\s+SRC TGT", train) and "KEY=VALUE" in train and "--src-lang" in train
     assert re.search(r"--src(?![-\w])", train) is None  # the old spelling works but is not advertised
@@ -49,11 +49,10 @@ def test_help_shows_choices_and_metavars():
 
 def test_cli_choices_equal_the_registries():
     from seq2attn.alignment import LEVELS
-    from seq2attn.config import DecodeConfig, TrainConfig
+    from seq2attn.config import DecodeConfig
     from seq2attn.translate import FORMATS
 
-    assert get_args(cli_common.Precision) == get_args(get_type_hints(DecodeConfig)["precision"])
-    assert get_args(cli_common.Precision) == get_args(get_type_hints(TrainConfig)["precision"])
+    assert get_args(cli_common.DecodePrecision) == get_args(get_type_hints(DecodeConfig)["precision"])
     assert set(get_args(cli_eval.Level)) == set(LEVELS)
     from seq2attn.export import QUANTIZATIONS, TARGETS
 
