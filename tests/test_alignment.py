@@ -36,7 +36,8 @@ from seq2attn.corpora import (
 )
 from seq2attn.errors import ConfigError, DataError
 from seq2attn.generated import LEX_ADJECTIVES, LEX_ADVERBS, LEX_DETERMINERS, LEX_NOUNS, LEX_VERBS
-from seq2attn.tokenizer import EOS, TextCodec
+from seq2attn.special import EOS
+from seq2attn.tokenizer import TextCodec
 from seq2attn.train import Reporter, train
 
 runner = CliRunner()
