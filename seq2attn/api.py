@@ -39,12 +39,12 @@ class Engine(Protocol):
 class TorchEngine:
     name = "torch"
 
-    def __init__(self, directory: Path, *, device: str) -> None:
+    def __init__(self, directory: Path, *, device: str, weights: str) -> None:
         from .checkpoint import load
         from .train import resolve_device
 
         dev = resolve_device(device)
-        self.loaded = load(directory, device=dev)
+        self.loaded = load(directory, which=weights, device=dev)
         self.device = dev.type
 
     def translate(self, texts: Sequence[str], *, decode: DecodeConfig, progress: Progress | None) -> Result:
@@ -168,25 +168,38 @@ class Model:
         self.engine.set_alignment(layer=layer, head=head)
 
 
-def load(directory: str | Path, *, device: str = "auto", threads: int | None = None) -> Model:
+def check_device(device: str) -> None:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"device={device!r} (--device); choose one of: cpu, cuda, cuda:N, auto")
+
+
+def load(directory: str | Path, *, device: str = "auto", threads: int | None = None,
+         weights: str | None = None) -> Model:
     """Load a model directory (trained by ``seq2attn train``, or exported to CTranslate2).
 
     ``device``: cpu, cuda, cuda:N or auto (cuda when available). ``threads``: CPU threads for decoding
-    (PyTorch: ``torch.set_num_threads``, which is process-wide; None keeps the default)."""
+    (PyTorch: ``torch.set_num_threads``, which is process-wide; None keeps the default).
+    ``weights``: best, last or averaged (None: the better of best and averaged by dev BLEU)."""
+    from .checkpoint import WEIGHTS
+
     path = Path(directory)
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise ConfigError(f"device={device!r} (--device); choose one of: cpu, cuda, cuda:N, auto")
+    if weights is not None and weights not in WEIGHTS:
+        raise ConfigError(f"weights={weights!r} (--weights); choose one of: {', '.join(WEIGHTS)}")
+    check_device(device)
     if threads is not None and threads < 1:
         raise ConfigError(f"threads={threads} (--threads); must be >= 1")
     from .ct2 import CT2Engine, is_export
 
     if is_export(path):
+        if weights is not None:
+            raise ConfigError(f"weights={weights!r} (--weights): {path} is an export, which holds one set of "
+                              "weights (export picks the better of best and averaged)")
         ct2 = CT2Engine(path, device=device, threads=threads)
         return Model(path, ct2.cfg, ct2.codec, ct2)
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    torch_engine = TorchEngine(path, device=device)
+    torch_engine = TorchEngine(path, device=device, weights=weights or "auto")
     return Model(path, torch_engine.loaded.cfg, torch_engine.loaded.codec, torch_engine)
 

@@ -5,8 +5,11 @@ A model directory is self-describing::
     manifest.json      format tag, version, sha256 of every weights file, training position
     config.yaml        the resolved configuration (the model rebuilds itself from it)
     tokenizer.json     (or src_tokenizer.json + tgt_tokenizer.json)
-    model.safetensors  best weights by dev BLEU: what translate / align / evaluate load
+    model.safetensors  best weights by dev BLEU
     last.safetensors   the latest weights, for --resume
+    averaged.safetensors  the average of the last N validation checkpoints (train.average_last);
+                       translate / align / evaluate load it when its dev BLEU beats the best's
+    checkpoints/       those N checkpoints, step-NNNNNNNN.safetensors
     trainer.pt         optimizer, schedule, RNG states, counters (plain tensors and numbers)
     metrics.jsonl      one JSON row per log / validation
 
@@ -44,8 +47,10 @@ from .tokenizer import TextCodec
 FORMAT = "seq2attn-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-WEIGHTS = {"best": "model.safetensors", "last": "last.safetensors"}
+WEIGHTS = {"best": "model.safetensors", "last": "last.safetensors", "averaged": "averaged.safetensors"}
 TRAINER = "trainer.pt"
+SNAPSHOTS = "checkpoints"
+_SNAPSHOT = re.compile(SNAPSHOTS + r"/step-[0-9]{8}\.safetensors")
 SMALL_FILE = 1 << 20  # manifest.json and config.yaml: anything larger is not ours
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -75,6 +80,14 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         _check_entry(path, which, entry, WEIGHTS.get(which))
     if "trainer" in manifest:
         _check_entry(path, "trainer", manifest["trainer"], TRAINER)
+    kept = manifest.setdefault("snapshots", [])
+    if not isinstance(kept, list):
+        raise CheckpointError(f"{path}: corrupt manifest (\"snapshots\" is not a list)")
+    for entry in kept:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not (isinstance(name, str) and _SNAPSHOT.fullmatch(name)):
+            name = f"{SNAPSHOTS}/step-NNNNNNNN.safetensors"
+        _check_entry(path, "snapshots", entry, name)
     return manifest
 
 
@@ -129,19 +142,30 @@ def _saveable(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], info: dict[str, Any],
-                    trainer_state: dict[str, Any] | None = None) -> None:
-    """Save one checkpoint as one unit: the weights named in ``which`` ("best", "last") and the
-    trainer state are written and flushed under temporary names, then renamed into place with the
-    manifest (their sha256s and ``info``: step, scores) renamed last. A failure before the renames
-    leaves the previous checkpoint as it was."""
+                    trainer_state: dict[str, Any] | None = None, keep_snapshots: int | None = None) -> None:
+    """Save one checkpoint as one unit: the weights named in ``which`` ("best", "last", "averaged")
+    and the trainer state are written and flushed under temporary names, then renamed into place
+    with the manifest (their sha256s and ``info``: step, scores) renamed last. A failure before the
+    renames leaves the previous checkpoint as it was. ``keep_snapshots``: also save the weights as
+    ``checkpoints/step-N.safetensors`` and keep only the newest that many (older files are deleted
+    once the manifest no longer names them)."""
     manifest = read_manifest(directory)
     staged: list[tuple[str, Path]] = []
     cpu_model = _saveable(model)
+    names = [(w, WEIGHTS[w]) for w in which]
+    if keep_snapshots is not None:
+        names.append(("snapshot", f"{SNAPSHOTS}/step-{info['step']:08d}.safetensors"))
+    dropped: list[dict[str, Any]] = []
     try:
-        for w in which:
-            path = directory / WEIGHTS[w]
+        for w, name in names:
+            path = directory / name
             staged.append((staged_write(path, lambda tmp: save_model(cpu_model, tmp, metadata={"format": FORMAT})), path))
-            manifest["weights"][w] = {"file": path.name, "sha256": sha256(staged[-1][0]), **info}
+            entry = {"file": name, "sha256": sha256(staged[-1][0]), **info}
+            if w != "snapshot":
+                manifest["weights"][w] = entry
+                continue
+            kept = [e for e in manifest["snapshots"] if e["file"] != name] + [entry]
+            manifest["snapshots"], dropped = kept[-keep_snapshots:], kept[:-keep_snapshots]
         if trainer_state is not None:
             path = directory / TRAINER
             staged.append((staged_write(path, lambda tmp: torch.save(trainer_state, tmp)), path))
@@ -154,11 +178,18 @@ def save_checkpoint(directory: Path, model: nn.Module, *, which: Sequence[str], 
         raise CheckpointError(f"{directory}: cannot write the checkpoint of step {info['step']} ({brief(e)}); "
                               "the previous checkpoint is intact") from None
     commit(staged)
+    for entry in dropped:
+        (directory / entry["file"]).unlink(missing_ok=True)
 
 
 def save_weights(directory: Path, model: nn.Module, *, which: str, info: dict[str, Any]) -> None:
-    """Write ``best`` or ``last`` weights and record their sha256 and ``info`` (step, scores)."""
+    """Write ``best``, ``last`` or ``averaged`` weights and record their sha256 and ``info`` (step, scores)."""
     save_checkpoint(directory, model, which=(which,), info=info)
+
+
+def snapshots(directory: Path) -> list[dict[str, Any]]:
+    """Manifest entries of the kept validation checkpoints, oldest first."""
+    return read_manifest(directory)["snapshots"]
 
 
 def drop_rows_after(path: Path, step: int) -> None:
@@ -215,14 +246,25 @@ def load_config(directory: Path) -> Config:
 
 
 def load_weights(directory: Path, model: nn.Module, *, which: str, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load ``best`` or ``last`` weights into ``model`` after checking their sha256; returns their
-    manifest entry (step, scores)."""
+    """Load ``best``, ``last`` or ``averaged`` weights into ``model`` after checking their sha256;
+    returns their manifest entry (step, scores)."""
     entry = read_manifest(directory)["weights"].get(which)
     if entry is None:
-        raise CheckpointError(f"{directory}: holds no {WEIGHTS[which]} yet (training saved no checkpoint)")
+        hint = ("; write it with: seq2attn average -m DIR --last N" if which == "averaged"
+                else " yet (training saved no checkpoint)")
+        raise CheckpointError(f"{directory}: holds no {WEIGHTS[which]}{hint}")
+    return load_entry(directory, entry, model, device=device)
+
+
+def load_entry(directory: Path, entry: dict[str, Any], model: nn.Module, *,
+               device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load the weights file a manifest ``entry`` names into ``model``, after checking its sha256."""
     path = verified(directory, entry)
     try:
-        load_model(model, str(path), strict=True, device=str(device))
+        target = _saveable(model)  # a CUDA GRU's flat weights are loaded through a CPU copy
+        load_model(target, str(path), strict=True, device="cpu" if target is not model else str(device))
+        if target is not model:
+            model.load_state_dict(target.state_dict())
     except (SafetensorError, RuntimeError, ValueError, OSError) as e:
         raise CheckpointError(f"{path}: weights do not fit this model ({brief(e)})") from None
     return entry
@@ -234,16 +276,33 @@ class Loaded:
     codec: TextCodec
     model: nn.Module
     info: dict[str, Any]  # manifest entry of the loaded weights: step, scores
+    which: str = "best"  # best, last or averaged
 
 
-def load(directory: str | Path, *, which: str = "best", device: str | torch.device = "cpu") -> Loaded:
-    """Rebuild the model of a directory from its config and load verified weights into it."""
-    directory = Path(directory)
-    read_manifest(directory)  # a foreign or half-made directory fails here, with the reason
+def choose_weights(manifest: dict[str, Any]) -> str:
+    """``averaged`` when its dev BLEU beats the best checkpoint's, else ``best``."""
+    weights = manifest["weights"]
+    best, averaged = weights.get("best", {}).get("dev_bleu"), weights.get("averaged", {}).get("dev_bleu")
+    return "averaged" if averaged is not None and (best is None or averaged > best) else "best"
+
+
+def build_empty(directory: Path) -> tuple[Config, TextCodec, nn.Module]:
+    """The config, tokenizer and an untrained model of a directory (weights not loaded)."""
     cfg = load_config(directory)
     codec = TextCodec.load(directory)
     model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt"),
                         joint=codec.joint)
+    return cfg, codec, model
+
+
+def load(directory: str | Path, *, which: str = "auto", device: str | torch.device = "cpu") -> Loaded:
+    """Rebuild the model of a directory from its config and load verified weights into it;
+    ``which``: best, last, averaged, or auto (the better of best and averaged by dev BLEU)."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)  # a foreign or half-made directory fails here, with the reason
+    if which == "auto":
+        which = choose_weights(manifest)
+    cfg, codec, model = build_empty(directory)
     entry = load_weights(directory, model, which=which, device=device)
     model.to(device).eval()
-    return Loaded(cfg, codec, model, entry)
+    return Loaded(cfg, codec, model, entry, which)

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from . import cli_eval
+from . import cli_eval, cli_model
 from .cli_common import (
     BatchTokens,
     Command,
@@ -29,6 +29,7 @@ from .cli_common import (
     Sets,
     SrcLang,
     TgtLang,
+    Weights,
     handle_errors,
     is_stdio,
     languages,
@@ -276,6 +277,7 @@ def translate(
     device: Device = "auto",
     threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
+    weights: Weights = None,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
 
@@ -285,7 +287,7 @@ def translate(
     from .translate import STREAM_CHUNK, format_line, translate_stream
 
     input, output = (None if is_stdio(p) else p for p in (input, output))
-    m = load(model, device=device, threads=threads)
+    m = load(model, device=device, threads=threads, weights=weights)
     decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
                              sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
                              seed=seed, no_repeat_ngram=no_repeat_ngram, batch_tokens=batch_tokens,
@@ -313,8 +315,8 @@ def translate(
         warn_too_long(too_long, m.position_limit)
 
 
-# --- score, evaluate, align: in cli_eval.py ----------------------------------------------------
-for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align):
+# --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------
+for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average):
     app.command(cls=Command)(command)
 
 
@@ -422,7 +424,9 @@ def info(
     manifest = read_manifest(model)
     console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
                   f"{loaded.codec.vocab_size('src')} / tgt {loaded.codec.vocab_size('tgt')}")
-    for which, entry in manifest["weights"].items():
-        console.print(f"  {which}: {entry['file']} step {entry['step']}, dev BLEU {entry['dev_bleu']:.2f}")
+    for which in ("best", "last", "averaged"):
+        if which in manifest["weights"]:
+            used = " (used by default)" if which == loaded.which else ""
+            console.print(f"  {which}: {cli_model.describe(manifest['weights'][which])}{used}")
     typer.echo(json.dumps(to_dict(loaded.cfg)))
 

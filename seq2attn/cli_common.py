@@ -118,6 +118,8 @@ Sets = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", he
                                                    "repeatable. Example: --set train.lr=3e-4 --set model.attention=dot")]
 DataDir = Annotated[Path | None, typer.Option(metavar="DIR", help="Local copy of downloadable corpora (default: "
                                                  "$SEQ2ATTN_DATA, else download). Example: --data-dir ../shared/corpora")]
+Weights = Annotated[Literal["best", "last", "averaged"] | None, typer.Option(
+    help="Checkpoint to load (default: the better of best and averaged by dev BLEU). Example: --weights last")]
 BatchTokens = Annotated[int | None, typer.Option(metavar="N", help="Token budget per decoding batch. "
                                                  "Example: --batch-tokens 8000")]
 SrcLang = Annotated[str | None, typer.Option("--src-lang", metavar="LANG", help="Source language of a "

@@ -16,6 +16,7 @@ from .cli_common import (
     BatchTokens,
     Device,
     ModelDir,
+    Weights,
     handle_errors,
     is_stdio,
     read_input,
@@ -133,6 +134,7 @@ def evaluate(
     as_json: AsJson = False,
     batch_tokens: BatchTokens = None,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Translate a file and score it against its references in one go.
 
@@ -142,7 +144,8 @@ def evaluate(
     from .metrics import corpus_scores
 
     sources, *ref_streams = _aligned_files([src, *ref])
-    hyps = [t.hyp for t in load(model, device=device).translate(sources, beam=beam, batch_tokens=batch_tokens)]
+    m = load(model, device=device, weights=weights)
+    hyps = [t.hyp for t in m.translate(sources, beam=beam, batch_tokens=batch_tokens)]
     if out is not None:
         write_output(out, hyps)
     _print_scores(corpus_scores(hyps, ref_streams, metrics=_metric_names(metrics)), as_json=as_json)
@@ -203,6 +206,7 @@ def align(
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
                                                    "from 1 (Hansards/WPT files). Example: --gold-one-indexed")] = False,
     device: Device = "auto",
+    weights: Weights = None,
 ) -> None:
     """Word alignments from attention: heatmap, Pharaoh links, JSON, images, AER against gold.
 
@@ -224,7 +228,7 @@ def align(
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    m = load(model, device=device)
+    m = load(model, device=device, weights=weights)
     m.set_alignment(layer=layer, head=head)
     if targets is None:
         translations = m.translate(sources, beam=beam)

@@ -82,7 +82,7 @@ class TrainConfig:
     max_epochs: int | None = None
     max_minutes: float | None = None  # wall-clock budget
     clip_norm: float | None = 1.0
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # decoupled (AdamW): w -= lr * weight_decay * w at every update
     adam_betas: tuple[float, float] = (0.9, 0.999)  # Transformers usually train better with (0.9, 0.98)
     label_smoothing: float = 0.0
     validate_every: int = 500  # steps
@@ -90,14 +90,18 @@ class TrainConfig:
     lr_decay: float | None = 0.5  # on plateau of dev BLEU; None: constant learning rate
     lr_patience: int = 3
     min_lr: float = 1e-5
-    schedule: Literal["plateau", "noam", "constant"] = "plateau"  # noam: linear warm-up, then 1/sqrt(step)
-    warmup_steps: int = 4000  # noam: steps to reach train.lr (the peak)
+    # noam: linear warm-up, then 1/sqrt(step); cosine: linear warm-up, then down to min_lr at max_steps
+    schedule: Literal["plateau", "noam", "cosine", "constant"] = "plateau"
+    warmup_steps: int = 4000  # noam, cosine: steps to reach train.lr (the peak)
     seed: int = 1
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int | None = None  # CPU threads for torch; None: torch's default
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     log_every: int = 20
     attention_image: bool = True  # draw attention/step-N.png of the first dev pair at each validation
+    curve: bool = True  # redraw curve.png (dev BLEU and loss against steps and minutes) at each validation
+    valid_beam: int | None = None  # validate with beam search of this size (decode.alpha); None: greedy
+    average_last: int | None = None  # keep the last N validation checkpoints and average them; None: off
 
 
 @dataclass(frozen=True)
@@ -354,7 +358,8 @@ def validate(cfg: Config) -> None:
         ("train.max_epochs", t.max_epochs), ("train.max_minutes", t.max_minutes),
         ("train.validate_every", t.validate_every), ("train.patience", t.patience),
         ("train.clip_norm", t.clip_norm), ("train.threads", t.threads),
-        ("train.log_every", t.log_every), ("decode.beam_size", d.beam_size),
+        ("train.log_every", t.log_every), ("train.valid_beam", t.valid_beam),
+        ("train.average_last", t.average_last), ("decode.beam_size", d.beam_size),
         ("decode.batch_tokens", d.batch_tokens), ("data.max_length", cfg.data.max_length),
         ("data.dev_size", cfg.data.dev_size), ("tokenizer.vocab_size", tok.vocab_size),
         ("tokenizer.min_frequency", tok.min_frequency), ("tokenizer.train_lines", tok.train_lines),
@@ -362,6 +367,11 @@ def validate(cfg: Config) -> None:
         _positive(path, v)
     if not 0.0 <= m.dropout < 1.0:
         raise ConfigError(f"model.dropout={m.dropout}; must be in [0, 1)")
+    if t.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay={t.weight_decay}; must be >= 0")
+    if t.schedule == "cosine" and t.max_steps is None:
+        raise ConfigError("train.schedule=cosine needs train.max_steps (where the learning rate reaches "
+                          "train.min_lr)")
     if not 0.0 <= t.label_smoothing < 1.0:
         raise ConfigError(f"train.label_smoothing={t.label_smoothing}; must be in [0, 1)")
     if t.lr_decay is not None and not 0.0 < t.lr_decay < 1.0:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .runtime import autocast
 from .special import PAD_ID
 
 CHUNK_ROWS = 1024  # tokens per chunk: 1024 x 8,000 float32 logits = 32 MB (fastest on the 2-core CPU)
@@ -127,3 +128,20 @@ class _LowPrecisionLinearCE(torch.autograd.Function):
         ctx.grads = None  # one backward only: free the buffers with the graph
         scale = lambda g: None if g is None else g * grad_out
         return scale(grad_h), scale(grad_W), scale(grad_b), None, None, None
+
+
+class LossModel(nn.Module):
+    """Summed token cross-entropy of a teacher-forced pass (padding ignored): the module that
+    DistributedDataParallel wraps, so the output layer inside the loss is synchronised too."""
+
+    def __init__(self, model: nn.Module, *, label_smoothing: float, precision: str, device: torch.device):
+        super().__init__()
+        self.model, self.label_smoothing, self.precision, self.device = model, label_smoothing, precision, device
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                tgt_out: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            out = self.model.features(src, src_lengths, tgt_in)
+        # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
+        return token_loss(out.hidden, self.model.output_layer, tgt_out,
+                          label_smoothing=self.label_smoothing, precision=self.precision)

@@ -53,7 +53,7 @@ class RichReporter(Reporter):
     def validation(self, row: dict[str, Any]) -> None:
         mark = " *best*" if row.get("best") else ""
         line = (f"step {row['step']:>6}  dev loss {row['loss']:.3f}  ppl {row['ppl']:.2f}  BLEU {row['bleu']:.2f}  "
-                f"chrF {row['chrf']:.2f}  exact {row['exact']:.1f}%{mark}")
+                f"chrF {row['chrf']:.2f}  exact {row['exact']:.1f}%  ({row['valid_seconds']:.1f} s){mark}")
         self.message(line)
 
     def stop(self) -> None:

@@ -6,13 +6,12 @@ implements with rich (tests use the silent default).
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
+from .averaging import average_last
 from .checkpoint import (
     MANIFEST,
     drop_rows_after,
@@ -31,20 +31,22 @@ from .checkpoint import (
     load_weights,
     save_checkpoint,
     save_setup,
+    snapshots,
 )
 from .config import Config, TokenizerConfig, TrainConfig
-from .data import Batch, EpochPlan, make_batches
+from .curve import append_metrics, draw_curve
+from .data import Batch, EpochPlan
 from .distributed import World
 from .errors import CheckpointError, ConfigError, DataError
-from .loss import token_loss
-from .metrics import corpus_scores
+from .loss import LossModel
 from .models import build_model, count_parameters
-from .runtime import autocast, check_precision, keep_freed_memory
-from .search import greedy
+from .optim import PER_BATCH_SCHEDULES, build_optimizer, build_scheduler
+from .runtime import check_precision, keep_freed_memory
 from .store import codec_sha256
 from .textfiles import Parallel
 from .tokenizer import TextCodec
 from .traindata import TrainData, dev_data, open_data
+from .validation import DevSet, dev_info, score_dev
 
 
 class Reporter:
@@ -108,23 +110,6 @@ class TrainState:
     minutes: float = 0.0  # training wall-clock spent before this run, for max_minutes
 
 
-class LossModel(nn.Module):
-    """Summed token cross-entropy of a teacher-forced pass (padding ignored): the module that
-    DistributedDataParallel wraps, so the output layer inside the loss is synchronised too."""
-
-    def __init__(self, model: nn.Module, *, label_smoothing: float, precision: str, device: torch.device):
-        super().__init__()
-        self.model, self.label_smoothing, self.precision, self.device = model, label_smoothing, precision, device
-
-    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
-                tgt_out: torch.Tensor) -> torch.Tensor:
-        with autocast(self.device, self.precision):
-            out = self.model.features(src, src_lengths, tgt_in)
-        # the vocabulary projection runs inside the loss, chunked, in float32 (seq2attn/loss.py)
-        return token_loss(out.hidden, self.model.output_layer, tgt_out,
-                          label_smoothing=self.label_smoothing, precision=self.precision)
-
-
 @dataclass
 class Trainer:
     cfg: Config
@@ -178,7 +163,7 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.cfg.train.schedule == "noam":
+        if self.cfg.train.schedule in PER_BATCH_SCHEDULES:
             self.scheduler.step()
         return summed
 
@@ -198,47 +183,40 @@ class Trainer:
         plan, start = self.plan(self.state.epoch), self.state.batch
         end = min(start + self.cfg.train.accum_steps * self.world.size, len(plan))
         if end - start < self.world.size:
+            if start == 0:
+                raise DataError(f"an epoch holds {len(plan)} batches, fewer than the {self.world.size} "
+                                "processes; lower train.batch_tokens or use fewer processes")
             return None
         group = [plan.batch(k) for k in range(start, end)]
         total = int(sum(int(self.data.tgt_tokens[p].sum()) for p in group))
         mine = [self.data.batch(p) for p in group[self.world.rank::self.world.size]]
         return mine, total, end
 
-    @torch.no_grad()
-    def validate(self) -> dict[str, Any]:
-        """Dev loss / perplexity (teacher-forced) and greedy dev BLEU, chrF and exact match."""
-        self.model.eval()
-        tc, dc = self.cfg.train, self.cfg.decode
-        total, tokens = 0.0, 0
-        for batch in make_batches(*self.dev_ids, batch_tokens=tc.batch_tokens):
-            batch = batch.to(self.device)
-            total += float(self.loss(batch))
-            tokens += batch.n_tgt_tokens
-        hyps = translate_ids(self.model, self.dev_ids[0], batch_tokens=dc.batch_tokens, device=self.device,
-                             max_len_a=dc.max_len_a, max_len_b=dc.max_len_b)
-        text = self.codec.decode(hyps, side="tgt")
-        scores = {s.name: s.score for s in corpus_scores(text, [self.dev.tgt], metrics=("bleu", "chrf", "exact"))}
-        loss = total / max(tokens, 1)
-        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bleu": scores["BLEU"],
-                "chrf": scores.get("chrF2", 0.0), "exact": scores["exact"], "example": text[0] if text else ""}
+    def validate(self, model: nn.Module | None = None) -> dict[str, Any]:
+        """Dev loss, perplexity, BLEU, chrF, exact match and seconds (see seq2attn/validation.py)."""
+        return score_dev(model or self.model, DevSet(self.dev, *self.dev_ids), cfg=self.cfg, codec=self.codec,
+                         device=self.device)
 
     # --- bookkeeping -------------------------------------------------------------------------
     def log(self, row: dict[str, Any]) -> None:
         if not self.world.main:
             return
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        append_metrics(self.out, row)
 
-    def save(self, *, best: bool) -> None:
+    def save(self, *, best: bool, result: dict[str, Any] | None = None) -> None:
         """Rank 0 writes the checkpoint; every rank waits until it is complete."""
         if self.world.main:
-            self._save(best=best)
+            self._save(best=best, result=result)
         distributed.barrier(self.world)
 
-    def _save(self, *, best: bool) -> None:
-        info = {"step": self.state.step, "epoch": self.state.epoch, "dev_bleu": self.state.best_bleu}
+    def _save(self, *, best: bool, result: dict[str, Any] | None) -> None:
+        """The last weights (and the best, and a snapshot to average) with their dev scores, as one
+        unit; ``result`` is None when saving between validations (Ctrl-C)."""
+        info = {"step": self.state.step, "epoch": self.state.epoch, "minutes": round(self.state.minutes, 3),
+                **(dev_info(result) if result else {})}
+        keep = self.cfg.train.average_last if result else None
         save_checkpoint(self.out, self.model, which=("best", "last") if best else ("last",), info=info,
-                        trainer_state={
+                        keep_snapshots=keep, trainer_state={
                             "optimizer": self.optimizer.state_dict(),
                             "scheduler": self.scheduler.state_dict() if self.scheduler else {},
                             "counters": vars(self.state),
@@ -272,21 +250,9 @@ class Trainer:
             self.state.bad_validations += 1
         if self.scheduler and self.cfg.train.schedule == "plateau":
             self.scheduler.step(result["bleu"])
-        self.save(best=improved)
+        self.save(best=improved, result=result)
         patience = self.cfg.train.patience
         return patience is not None and self.state.bad_validations >= patience
-
-
-def translate_ids(
-    model: nn.Module, src_ids: Sequence[list[int]], *, batch_tokens: int, device: torch.device,
-    max_len_a: float, max_len_b: int,
-) -> list[list[int]]:
-    """Greedy output ids for every source, in input order."""
-    out: list[list[int]] = [[] for _ in src_ids]
-    for batch in make_batches(src_ids, None, batch_tokens=batch_tokens):
-        for i, hyp in zip(batch.indices, greedy(model, batch.to(device), max_len_a=max_len_a, max_len_b=max_len_b)):
-            out[i] = hyp.ids
-    return out
 
 
 def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -> Trainer:
@@ -329,8 +295,7 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
                         joint=codec.joint).to(device)
     reporter.message(f"model: {count_parameters(model):,} parameters; vocab src {codec.vocab_size('src')} / "
                      f"tgt {codec.vocab_size('tgt')}; {len(data.index):,} training pairs; device {device}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=cfg.train.adam_betas,
-                                 weight_decay=cfg.train.weight_decay)
+    optimizer = build_optimizer(model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train)
     trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device, data, dev, dev_ids,
                       reporter=reporter, world=world)
@@ -339,21 +304,6 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
         trainer.restore()
         reporter.message(f"resuming from step {trainer.state.step}")
     return trainer
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, tc: TrainConfig) -> Any:
-    """``plateau``: decay on a dev-BLEU plateau (stepped per validation; none when lr_decay is null);
-    ``noam``: lr * min(step / warmup, sqrt(warmup / step)), peak train.lr at step warmup_steps
-    (stepped per batch); ``constant``: none."""
-    if tc.schedule == "noam":
-        warmup = tc.warmup_steps
-        # LambdaLR counts from 0 before the first update: step + 1 keeps the first lr above zero
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))
-    if tc.schedule == "plateau" and tc.lr_decay is not None:
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=tc.lr_decay, patience=tc.lr_patience, min_lr=tc.min_lr)
-    return None
 
 
 def _resumable(t: TrainConfig) -> dict[str, Any]:
@@ -443,6 +393,8 @@ def _loop(trainer: Trainer) -> TrainState:
     st.minutes = elapsed()
     if last_valid != st.step:
         _validate(trainer)
+    if tc.average_last and world.main:  # no collective operation inside: the other ranks may finish
+        _average(trainer)
     trainer.reporter.stop()
     return st
 
@@ -464,14 +416,17 @@ def _validate(trainer: Trainer) -> bool:
     trainer.reporter.validating(trainer.state.step)
     result = distributed.share(trainer.world, trainer.validate() if trainer.world.main else None)
     st = trainer.state
-    row = {"kind": "valid", "step": st.step, "epoch": st.epoch, **{k: round(v, 4) if isinstance(v, float) else v
-                                                                   for k, v in result.items()}}
+    row = {"kind": "valid", "step": st.step, "epoch": st.epoch, "minutes": round(st.minutes, 3),
+           **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}}
+    row["valid_seconds"] = row.pop("seconds")
     stop = trainer.after_validation(result)
     row["best"] = st.bad_validations == 0
     trainer.log(row)
     trainer.reporter.validation(row)
     if trainer.cfg.train.attention_image and trainer.world.main:
         _attention_image(trainer)
+    if trainer.cfg.train.curve and trainer.world.main:
+        _picture("the learning curve", trainer, lambda: draw_curve(trainer.out))
     if stop:
         trainer.reporter.message(f"early stopping: no dev BLEU gain in {st.bad_validations} validations")
     return stop
@@ -483,13 +438,31 @@ def _attention_image(trainer: Trainer) -> None:
 
     if not trainer.dev.src:
         return
+    _picture("the attention image", trainer, lambda: draw_pair(
+        trainer.model, trainer.codec, src=trainer.dev.src[0], tgt=trainer.dev.tgt[0],
+        max_length=trainer.cfg.data.max_length, device=trainer.device,
+        path=trainer.out / "attention" / f"step-{trainer.state.step}.png",
+        title=f"step {trainer.state.step}: {trainer.dev.src[0]}  ->  {trainer.dev.tgt[0]}"))
+
+
+def _picture(what: str, trainer: Trainer, draw: Callable[[], None]) -> None:
     try:
-        draw_pair(trainer.model, trainer.codec, src=trainer.dev.src[0], tgt=trainer.dev.tgt[0],
-                  max_length=trainer.cfg.data.max_length, device=trainer.device,
-                  path=trainer.out / "attention" / f"step-{trainer.state.step}.png",
-                  title=f"step {trainer.state.step}: {trainer.dev.src[0]}  ->  {trainer.dev.tgt[0]}")
+        draw()
     except Exception as e:  # noqa: BLE001 - a picture is never worth a failed training run
-        trainer.reporter.message(f"could not save the attention image ({type(e).__name__}: {e})")
+        trainer.reporter.message(f"could not save {what} ({type(e).__name__}: {e})")
+
+
+def _average(trainer: Trainer) -> None:
+    """Average the kept validation checkpoints (train.average_last), score and save the average."""
+    kept = len(snapshots(trainer.out))
+    if not kept:
+        return
+    entry = average_last(trainer.out, trainer.model, last=min(trainer.cfg.train.average_last, kept),
+                         score=trainer.validate, device=trainer.device)
+    trainer.reporter.message(f"averaged the checkpoints of steps {', '.join(map(str, entry['steps']))}: dev BLEU "
+                             f"{entry['dev_bleu']:.2f} (best checkpoint: {trainer.state.best_bleu:.2f})")
+    if trainer.cfg.train.curve:
+        _picture("the learning curve", trainer, lambda: draw_curve(trainer.out))
 
 
 def _limit_reached(tc: TrainConfig, st: TrainState, minutes: float, world: World, device: torch.device) -> bool:

@@ -16,7 +16,8 @@ from seq2attn import __version__, cli_common, cli_eval
 from seq2attn.cli import app
 
 runner = CliRunner()
-COMMANDS = ("train", "preprocess", "translate", "score", "evaluate", "align", "export", "info", "corpora list",
+COMMANDS = ("train", "preprocess", "translate", "score", "evaluate", "align", "export", "average", "info",
+            "corpora list",
             "corpora prepare")
 
 

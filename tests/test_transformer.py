@@ -19,8 +19,9 @@ from seq2attn.errors import ConfigError
 from seq2attn.metrics import exact_match
 from seq2attn.models import build_model, set_alignment
 from seq2attn.models.mha import MultiHeadAttention, causal_mask
+from seq2attn.optim import build_scheduler
 from seq2attn.search import greedy
-from seq2attn.train import build_scheduler, train
+from seq2attn.train import train
 from seq2attn.translate import force, translate
 
 V = 23
@@ -200,7 +201,8 @@ def test_shared_and_tied_embeddings():
     (["model.norm=mid"], "model.norm='mid'; choose one of: pre, post"),
     (["model.activation=tanh"], "choose one of: relu, gelu"),
     (["model.attention_dropout=1.0"], "model.attention_dropout"),
-    (["train.schedule=cosine"], "choose one of: plateau, noam, constant"),
+    (["train.schedule=linear"], "choose one of: plateau, noam, cosine, constant"),
+    (["train.schedule=cosine"], "train.schedule=cosine needs train.max_steps"),
     (["train.warmup_steps=0"], "train.warmup_steps=0"),
 ])
 def test_config_errors_name_the_field(sets, match):

@@ -1,0 +1,61 @@
+"""Commands on a trained model directory's checkpoints: ``average`` (registered in :mod:`seq2attn.cli`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .cli_common import Device, ModelDir, handle_errors, stderr_console
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One line on a checkpoint's manifest entry: file, step, minutes, dev scores."""
+    parts = [f"{entry['file']} step {entry['step']}"]
+    if entry.get("minutes") is not None:
+        parts.append(f"{entry['minutes']:.1f} min")
+    if entry.get("steps"):
+        parts.append(f"average of steps {', '.join(map(str, entry['steps']))}")
+    if entry.get("dev_bleu") is None:
+        parts.append("not validated at this step")
+    else:
+        scores = f"dev BLEU {entry['dev_bleu']:.2f}"
+        if entry.get("dev_chrf") is not None:
+            scores += f", chrF {entry['dev_chrf']:.2f}, loss {entry['dev_loss']:.3f}"
+        parts.append(scores)
+    return "; ".join(parts)
+
+
+@handle_errors
+def average(
+    model: ModelDir,
+    last: Annotated[int, typer.Option(metavar="N", help="How many of the newest kept validation checkpoints to average "
+                                           "(training keeps train.average_last of them). Example: --last 5")],
+    device: Device = "auto",
+) -> None:
+    """Average the last N validation checkpoints into averaged.safetensors, scored on the dev set.
+
+    translate, evaluate and align then load it when its dev BLEU beats the best checkpoint's.
+    Example: seq2attn average -m runs/de-en --last 5
+    """
+    from pathlib import Path
+
+    from .api import check_device
+    from .averaging import average_directory
+    from .checkpoint import read_manifest
+    from .curve import CURVE, draw_curve
+    from .train import resolve_device
+
+    check_device(device)
+    row = average_directory(Path(model), last=last, device=resolve_device(device))
+    console = stderr_console()
+    console.print(f"averaged: {describe(row)}")
+    best = read_manifest(model)["weights"].get("best")
+    if best is not None:
+        console.print(f"best:     {describe(best)}")
+    if not (model / CURVE).exists():  # training drew none (train.curve=false)
+        return
+    try:
+        draw_curve(model)
+    except Exception as e:  # noqa: BLE001 - the average is saved; a failed picture must not hide that
+        console.print(f"could not redraw {model / CURVE} ({type(e).__name__}: {e})")
