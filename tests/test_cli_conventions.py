@@ -140,7 +140,7 @@ def test_training_progress_in_a_log_is_plain_lines():
         reporter.step({"step": step, "loss": 2.5, "tokens_per_s": 1234.0, "lr": 1e-3, "minutes": 0.1})
     reporter.validating(20)
     reporter.validation({"step": 20, "loss": 2.0, "ppl": 7.39, "bleu": 12.0, "chrf": 30.0, "exact": 5.0,
-                         "best": True})
+                         "valid_seconds": 1.5, "best": True})
     reporter.stop()
     lines = log.getvalue().splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [["step", "10/100"], ["step", "20/100"]]
