@@ -261,7 +261,10 @@ def load_entry(directory: Path, entry: dict[str, Any], model: nn.Module, *,
     """Load the weights file a manifest ``entry`` names into ``model``, after checking its sha256."""
     path = verified(directory, entry)
     try:
-        load_model(model, str(path), strict=True, device=str(device))
+        target = _saveable(model)  # a CUDA GRU's flat weights are loaded through a CPU copy
+        load_model(target, str(path), strict=True, device="cpu" if target is not model else str(device))
+        if target is not model:
+            model.load_state_dict(target.state_dict())
     except (SafetensorError, RuntimeError, ValueError, OSError) as e:
         raise CheckpointError(f"{path}: weights do not fit this model ({brief(e)})") from None
     return entry

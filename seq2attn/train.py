@@ -181,6 +181,9 @@ class Trainer:
         plan, start = self.plan(self.state.epoch), self.state.batch
         end = min(start + self.cfg.train.accum_steps * self.world.size, len(plan))
         if end - start < self.world.size:
+            if start == 0:
+                raise DataError(f"an epoch holds {len(plan)} batches, fewer than the {self.world.size} "
+                                "processes; lower train.batch_tokens or use fewer processes")
             return None
         group = [plan.batch(k) for k in range(start, end)]
         total = int(sum(int(self.data.tgt_tokens[p].sum()) for p in group))
