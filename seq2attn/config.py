@@ -20,12 +20,6 @@ import yaml
 from .errors import ConfigError
 
 TOKENIZER_KINDS = ("bpe", "unigram", "wordlevel", "char")
-NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
-BACKENDS = ("rnn", "transformer")
-DECODERS = ("bahdanau", "luong")
-DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}  # model.attention=null: the wiring's own
-PRECISIONS = ("fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,7 @@ class TokenizerConfig:
 class ModelConfig:
     backend: Literal["rnn", "transformer"] = "rnn"
     decoder: Literal["bahdanau", "luong"] = "bahdanau"
-    attention: str | None = None  # a name from seq2attn.attention.ATTENTIONS; None: DEFAULT_ATTENTION
+    attention: str | None = None  # a name from seq2attn.attention.ATTENTIONS; None: the wiring's default
     attention_size: int | None = None  # hidden size of additive/concat/multihead (None: dec size)
     heads: int = 4  # for the multihead scorer
     emb_size: int = 256
@@ -66,7 +60,7 @@ class ModelConfig:
     dec_layers: int = 1
     dropout: float = 0.2
     input_feeding: bool = True  # Luong wiring only
-    # transformer backend (issue 4): emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
+    # transformer backend: emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
     ff_size: int = 1024  # position-wise feed-forward inner size
     activation: Literal["relu", "gelu"] = "relu"  # of the feed-forward
     norm: Literal["pre", "post"] = "pre"  # layer norm before each sub-layer (pre) or after the residual (post)
@@ -325,6 +319,8 @@ def resolve_config(
         for section, values in layer.items():
             cfg = _apply(cfg, section, values, source)
     if cfg.model.backend == "rnn" and cfg.model.attention is None:  # the saved config names its scorer
+        from .attention import attention_name  # late: attention imports torch
+
         cfg = replace(cfg, model=replace(cfg.model, attention=attention_name(cfg.model)))
     validate(cfg)
     return cfg
@@ -336,11 +332,6 @@ def config_from_dict(data: dict[str, dict[str, Any]], source: str) -> Config:
         cfg = _apply(cfg, section, values, source)
     validate(cfg)
     return cfg
-
-
-def attention_name(m: ModelConfig) -> str:
-    """The scorer a model uses: ``model.attention``, or its wiring's default when that is null."""
-    return m.attention if m.attention is not None else DEFAULT_ATTENTION[m.decoder]
 
 
 def _positive(path: str, value: float | None, *, allow_none: bool = True) -> None:
@@ -357,10 +348,6 @@ def validate(cfg: Config) -> None:
     m, t, d, tok = cfg.model, cfg.train, cfg.decode, cfg.tokenizer
     if m.attention is not None and m.attention not in ATTENTIONS:
         raise ConfigError(f"model.attention={m.attention!r}; choose one of: {', '.join(ATTENTIONS)}")
-    if m.backend == "rnn":
-        from .models.rnn import check_sizes
-
-        check_sizes(m)  # size constraints of the chosen scorer, before any data is read
     for path, v in [
         ("model.emb_size", m.emb_size), ("model.hidden_size", m.hidden_size),
         ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),
@@ -399,31 +386,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError("decode.max_len_a / decode.max_len_b: must be >= 0 and not both 0")
     if tok.vocab_size < 8:
         raise ConfigError(f"tokenizer.vocab_size={tok.vocab_size}; must be >= 8")
-    _validate_transformer(cfg)
-
-
-def _validate_transformer(cfg: Config) -> None:
-    """The transformer backend's fields and the noam schedule (issue 4)."""
-    m, t = cfg.model, cfg.train
     _positive("train.warmup_steps", t.warmup_steps)
     _positive("model.ff_size", m.ff_size)
     _positive("model.max_positions", m.max_positions)
     if not 0.0 <= m.attention_dropout < 1.0:
         raise ConfigError(f"model.attention_dropout={m.attention_dropout}; must be in [0, 1)")
-    if m.backend != "transformer":
-        return
-    if m.emb_size % m.heads:
-        raise ConfigError(f"model.emb_size={m.emb_size} must be divisible by model.heads={m.heads} "
-                          "(each head gets emb_size / heads dimensions)")
-    if m.align_layer is not None and not 0 <= m.align_layer < m.dec_layers:
-        raise ConfigError(f"model.align_layer={m.align_layer}; choose 0..{m.dec_layers - 1} "
-                          f"(model.dec_layers={m.dec_layers}) or null for the last")
-    if m.align_head is not None and not 0 <= m.align_head < m.heads:
-        raise ConfigError(f"model.align_head={m.align_head}; choose 0..{m.heads - 1} "
-                          f"(model.heads={m.heads}) or null for the average")
-    if m.share_embeddings is True and not cfg.tokenizer.joint:
-        raise ConfigError("model.share_embeddings=true needs tokenizer.joint=true (one vocabulary); "
-                          "or set model.share_embeddings=auto")
-    if m.positional == "learned" and m.max_positions <= cfg.data.max_length:
-        raise ConfigError(f"model.max_positions={m.max_positions}; must exceed data.max_length="
-                          f"{cfg.data.max_length} with learned positions")
+    from .models import check_config  # late: models import torch
+
+    check_config(cfg)  # the backend's own size checks, before any data is read

@@ -58,6 +58,8 @@ class Reporter:
 
     def step(self, row: dict[str, Any]) -> None: ...
 
+    def validating(self, step: int) -> None: ...
+
     def validation(self, row: dict[str, Any]) -> None: ...
 
     def stop(self) -> None: ...
@@ -411,6 +413,7 @@ def _gpu_memory(device: torch.device) -> dict[str, float]:
 def _validate(trainer: Trainer) -> bool:
     """Rank 0 validates; every rank applies its result, so that the learning-rate schedule and
     early stopping agree on all of them."""
+    trainer.reporter.validating(trainer.state.step)
     result = distributed.share(trainer.world, trainer.validate() if trainer.world.main else None)
     st = trainer.state
     row = {"kind": "valid", "step": st.step, "epoch": st.epoch, "minutes": round(st.minutes, 3),
@@ -438,7 +441,8 @@ def _attention_image(trainer: Trainer) -> None:
     _picture("the attention image", trainer, lambda: draw_pair(
         trainer.model, trainer.codec, src=trainer.dev.src[0], tgt=trainer.dev.tgt[0],
         max_length=trainer.cfg.data.max_length, device=trainer.device,
-        path=trainer.out / "attention" / f"step-{trainer.state.step}.png", title=f"step {trainer.state.step}"))
+        path=trainer.out / "attention" / f"step-{trainer.state.step}.png",
+        title=f"step {trainer.state.step}: {trainer.dev.src[0]}  ->  {trainer.dev.tgt[0]}"))
 
 
 def _picture(what: str, trainer: Trainer, draw: Callable[[], None]) -> None:
