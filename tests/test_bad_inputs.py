@@ -244,3 +244,25 @@ def test_any_oserror_is_one_line_and_debug_shows_its_traceback(tmp_path, monkeyp
     monkeypatch.setenv("SEQ2ATTN_DEBUG", "1")
     result = runner.invoke(app, ["score", str(hyp), str(hyp)])
     assert isinstance(result.exception, OSError)
+
+
+def test_a_nan_loss_stops_training_and_never_becomes_best(tmp_path, reverse_files, monkeypatch):
+    from seq2attn.config import resolve_config
+    from seq2attn.train import Diverged, Trainer, train
+
+    real = Trainer.train_step
+
+    def diverging(self, batches, total_tokens):
+        loss = real(self, batches, total_tokens)
+        return loss * float("nan") if self.state.step >= 2 else loss  # the 3rd step's loss is nan
+
+    monkeypatch.setattr(Trainer, "train_step", diverging)
+    (src, tgt), (dsrc, dtgt) = reverse_files["train"], reverse_files["dev"]
+    cfg = resolve_config(sets=["tokenizer.kind=wordlevel", "model.emb_size=16", "model.hidden_size=16",
+                               "model.dec_hidden_size=16", "train.validate_every=2", "train.log_every=1",
+                               "train.max_steps=6", "train.attention_image=false", "data.dev_size=20"],
+                         flags={"data": {"train": [str(src), str(tgt)], "dev": [str(dsrc), str(dtgt)]}})
+    with pytest.raises(Diverged, match="train loss is nan at step 3.*step 2\\) is kept"):
+        train(cfg, tmp_path / "m")
+    weights = json.loads((tmp_path / "m" / "manifest.json").read_text())["weights"]
+    assert weights["best"]["step"] == weights["last"]["step"] == 2
