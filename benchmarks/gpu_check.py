@@ -22,7 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TINY_SETS = ["tokenizer.vocab_size=1000", "tokenizer.train_lines=5000", "model.emb_size=64", "model.ff_size=128",
-             "model.enc_layers=1", "model.dec_layers=1", "train.max_steps=20", "train.batch_tokens=1024"]
+             "model.enc_layers=1", "model.dec_layers=1", "train.max_steps=20", "train.batch_tokens=1024",
+             "train.log_every=2"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__, "cuda": torch.version.cuda, "precision": precision,
         "minutes_budget": args.minutes, "train_wall_s": round(wall, 1), "steps": state.step,
         "train_tokens_per_s": round(sum(r["tokens_per_s"] for r in steady) / max(len(steady), 1), 1),
-        "peak_gpu_mib": max((r.get("gpu_peak_mib", 0.0) for r in rows), default=0.0) if cuda else None,
+        "peak_gpu_mib_training": max((r.get("gpu_peak_mib", 0.0) for r in rows), default=0.0) if cuda else None,
+        "peak_gpu_mib_process": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
         "test_sentences": len(test), "test_bleu_greedy": round(bleu.score, 2), "bleu_signature": bleu.signature,
         "test_decode_s": round(decode_s, 1),
     }

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .special import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass
@@ -153,10 +153,10 @@ def plan_epoch(lengths: np.ndarray, *, batch_tokens: int, seed: int, epoch: int)
     :func:`bucket` makes them, with numpy so that millions of pairs cost a few int32 arrays."""
     rng = np.random.default_rng([seed, epoch])
     # random tie-breaking: length + a fraction in [0, 1) sorts by length first
-    key = lengths.astype(np.float64) + rng.random(len(lengths))
+    key = lengths.astype(np.float32) + rng.random(len(lengths), dtype=np.float32)
     order = np.argsort(key, kind="stable").astype(np.int32)
     del key
-    bounds = _cut((lengths[order] + 1).astype(np.int64), batch_tokens)  # +1: EOS / BOS
+    bounds = _cut(lengths[order] + 1, batch_tokens)  # +1: EOS / BOS
     return EpochPlan(order, bounds, rng.permutation(len(bounds) - 1))
 
 
@@ -166,7 +166,7 @@ def _cut(widths: np.ndarray, batch_tokens: int) -> np.ndarray:
     bounds, start, n = [0], 0, len(widths)
     while start < n:
         # a batch starting here holds at most batch_tokens // widths[start] rows
-        window = widths[start: start + max(batch_tokens // int(widths[start]), 1)]
+        window = widths[start: start + max(batch_tokens // int(widths[start]), 1)].astype(np.int64)
         fits = window * np.arange(1, len(window) + 1) <= batch_tokens
         size = int(np.argmin(fits)) if not fits.all() else len(window)
         start += max(size, 1)

@@ -185,8 +185,8 @@ def _raw_to_npy(raw: Path, npy: Path, dtype: np.dtype, count: int) -> None:
 class Side:
     """One side of a split: ``side[i]`` is sentence i's ids (a view into the memory map)."""
 
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray):
-        self.ids, self.offsets = ids, offsets
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray, offsets_path: Path):
+        self.ids, self.offsets, self.offsets_path = ids, offsets, offsets_path
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -195,10 +195,20 @@ class Side:
         return self.ids[self.offsets[i]: self.offsets[i + 1]]
 
     def lengths(self) -> np.ndarray:
-        """(N,) int32 sentence lengths, computed a million at a time (no int64 copy of N)."""
+        """(N,) int32 sentence lengths. The offsets are read from the file a million at a time,
+        not through the memory map, whose pages would stay resident (and count in the RSS)."""
         out = np.empty(len(self), dtype=np.int32)
-        for start in range(0, len(self), 1 << 20):
-            out[start: start + (1 << 20)] = np.diff(self.offsets[start: start + (1 << 20) + 1])
+        with open(self.offsets_path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            dtype = np.dtype(read_header(f)[2])
+            read = lambda n: np.frombuffer(f.read(n * dtype.itemsize), dtype=dtype)
+            previous, done = read(1), 0
+            while done < len(out):
+                chunk = read(1 << 20)
+                out[done: done + len(chunk)] = np.diff(np.concatenate([previous, chunk]))
+                previous, done = chunk[-1:], done + len(chunk)
         return out
 
 
@@ -213,10 +223,11 @@ class Store:
 
     def _side(self, split: str, side: str) -> Side:
         ids = np.load(self.path / f"{split}.{side}.npy", mmap_mode="r")
-        offsets = np.load(self.path / f"{split}.{side}.idx.npy", mmap_mode="r")
+        offsets_path = self.path / f"{split}.{side}.idx.npy"
+        offsets = np.load(offsets_path, mmap_mode="r")
         if len(offsets) != self.manifest["splits"][split]["pairs"] + 1 or len(ids) != offsets[-1]:
             raise DataError(f"{self.path}: {split}.{side} arrays do not match {MANIFEST}; rebuild the store")
-        return Side(ids, offsets)
+        return Side(ids, offsets, offsets_path)
 
     def dev_text(self) -> Parallel:
         read = lambda side: list(iter_lines(self.path / f"dev.{side}.txt"))
