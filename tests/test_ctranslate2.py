@@ -34,7 +34,7 @@ def trained(tmp_path_factory, reverse_files):
     d = tmp_path_factory.mktemp("ct2")
     cfg = resolve_config(preset=CORPORA["reverse"].preset, flags=_files(reverse_files), sets=[
         *SMALL, "model.tie_embeddings=true", "train.schedule=noam", "train.warmup_steps=30", "train.lr=0.005",
-        "train.max_steps=80", "train.validate_every=80", "data.dev_size=20", "train.attention_image=false"])
+        "train.max_steps=150", "train.validate_every=150", "data.dev_size=20", "train.attention_image=false"])
     train(cfg, d / "m")
     export_ctranslate2(d / "m", d / "e")
     return d / "m", d / "e"
