@@ -38,7 +38,8 @@ from seq2attn.config import ModelConfig, resolve_config
 from seq2attn.corpora import CORPORA, load_corpus
 from seq2attn.data import Batch, collate, make_batches
 from seq2attn.models import build_model
-from seq2attn.tokenizer import PAD_ID, TextCodec
+from seq2attn.special import PAD_ID
+from seq2attn.tokenizer import TextCodec
 
 WIRINGS = ("bahdanau", "luong")
 RESULTS = Path(__file__).resolve().parent / "results" / "attention.json"

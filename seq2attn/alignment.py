@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import textwrap
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,8 @@ from rich.text import Text
 from torch import Tensor
 
 from .errors import ConfigError, DataError
-from .tokenizer import EOS, SPACE, TextCodec
+from .special import EOS
+from .tokenizer import SPACE, TextCodec
 
 LEVELS = ("word", "subword")
 IMAGE_FORMATS = ("png", "svg", "pdf")
@@ -262,15 +264,26 @@ def alignment_error_rate(predicted: Sequence[Collection[Link]], gold: Sequence[G
 _MAX_LABEL = 14  # characters of a token label before it is cut with "…"
 
 
+# viridis at five stops: every shade is mid-dark to bright, so it reads on light and dark themes
+_SHADES = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
+
+
+def _shade(weight: float) -> tuple[int, int, int]:
+    x = min(max(weight, 0.0), 1.0) * (len(_SHADES) - 1)
+    i = min(int(x), len(_SHADES) - 2)
+    f = x - i
+    return tuple(round(a + (b - a) * f) for a, b in zip(_SHADES[i], _SHADES[i + 1]))
+
+
 def _cell(weight: float, is_max: bool) -> Text:
-    # shade from the terminal background towards bright yellow; the number stays readable on top
-    level = round(min(max(weight, 0.0), 1.0) * 255)
-    fg = "black" if weight > 0.5 else "white"
-    label = f"{weight * 100:.0f}" if weight >= 0.005 else "·"
-    style = f"{fg} on rgb({level},{level},{int(level * 0.3)})"
-    if is_max:
-        style += " bold underline"
-    return Text(f"{label:>3}", style=style)
+    """A weight in percent; cells under 1% keep the terminal's own colors (a dim dot) so that a
+    sparse matrix does not paint the screen, the others get a viridis background."""
+    if weight < 0.005:
+        return Text("  ·", style="dim")
+    r, g, b = _shade(weight)
+    fg = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "white"
+    style = f"{fg} on rgb({r},{g},{b})" + (" bold underline" if is_max else "")
+    return Text(f"{weight * 100:>3.0f}", style=style)
 
 
 def _label(token: str) -> str:
@@ -348,8 +361,12 @@ def save_image(path: str | Path, alignment: Alignment, *, title: str | None = No
     # per validation, and constrained layout would double the cost of each.
     left = 0.5 + 0.075 * max(map(len, tgt_labels), default=0)
     bottom = 0.6 + 0.065 * max(map(len, src_labels), default=0)
-    top, right = 0.45, 1.0
-    width, height = min(left + 0.45 * cols + right, 30.0), min(bottom + 0.4 * rows + top, 30.0)
+    right = 1.0
+    width = min(max(left + 0.45 * cols + right, 4.0), 30.0)
+    # a long title (the source sentence) wraps to the figure's width: about 14 characters an inch
+    title = textwrap.fill(title, width=max(int(width * 14), 30)) if title else None
+    top = 0.3 + 0.2 * (title.count("\n") + 1 if title else 0)
+    height = min(bottom + 0.4 * rows + top, 30.0)
     fig = Figure(figsize=(width, height))
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
     ax = fig.add_subplot()
@@ -372,8 +389,9 @@ def save_image(path: str | Path, alignment: Alignment, *, title: str | None = No
 
 def draw_pair(model, codec: TextCodec, *, src: str, tgt: str, max_length: int, device: torch.device | str,
               path: str | Path, title: str | None = None) -> None:
-    """Save the word-level attention of forced decoding of one pair as an image (the training
-    loop calls this at every validation)."""
+    """Save the attention of forced decoding of one pair as an image, over the tokenizer's own
+    pieces (a character model's characters, a BPE model's pieces): the training loop calls this
+    at every validation to show alignment emerging."""
     from .data import make_batches
     from .search import force_decode
 
@@ -388,6 +406,5 @@ def draw_pair(model, codec: TextCodec, *, src: str, tgt: str, max_length: int, d
     finally:
         model.train(was_training)
     pieces = codec.tokens(src_ids, side="src") + [EOS]
-    save_image(path, word_alignment(codec, src=src, tgt=tgt, src_pieces=pieces,
-                                    tgt_pieces=codec.tokens(hyp.ids, side="tgt"), attention=hyp.attention),
-               title=title)
+    save_image(path, subword_alignment(src_pieces=pieces, tgt_pieces=codec.tokens(hyp.ids, side="tgt"),
+                                       attention=hyp.attention), title=title)

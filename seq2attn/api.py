@@ -147,6 +147,15 @@ class Model:
             t.hyp = given  # the text as given, not as its pieces decode: word alignments need it
         return out[0] if one else out
 
+    @property
+    def position_limit(self) -> int | None:
+        """The longest source (tokens, EOS included) the model has positions for: a Transformer's
+        ``model.max_positions``; None for the GRU. Longer sources are translated whole all the same
+        (``Translation.too_long`` says which)."""
+        from .models import position_limit
+
+        return position_limit(self.cfg.model)
+
     def word_alignment(self, t: Translation) -> Alignment:
         """The attention of ``t`` summed over the subword pieces of each word: rows are output
         words, columns source words (the final column is the source end)."""

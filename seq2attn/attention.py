@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .config import ModelConfig
 from .errors import ConfigError
 
 
@@ -66,7 +67,6 @@ class Attention(nn.Module):
     def __init__(self, query_size: int, key_size: int, attention_size: int, heads: int = 1):
         super().__init__()
         self.check_sizes(query_size=query_size, key_size=key_size, attention_size=attention_size, heads=heads)
-        self.query_size, self.key_size = query_size, key_size
         self.context_size = key_size  # the context averages the encoder states themselves
 
     @classmethod
@@ -217,7 +217,7 @@ class KernelAttention(Attention):
         return -0.5 * (q2 - 2 * wq @ wk.transpose(1, 2) + k2.unsqueeze(1))  # (B, T, S)
 
 
-class MultiHeadAttention(Attention):
+class MultiHeadScorer(Attention):
     """h heads of scaled dot-product attention over learned projections of q, k and v, then an
     output projection (Vaswani et al. 2017), as ``torch.nn.MultiheadAttention`` computes it.
 
@@ -263,9 +263,18 @@ ATTENTIONS: dict[str, type[Attention]] = {
     "general": GeneralAttention,
     "additive": AdditiveAttention,
     "concat": ConcatAttention,
-    "multihead": MultiHeadAttention,
+    "multihead": MultiHeadScorer,
     "kernel": KernelAttention,
 }
+
+
+# model.attention=null: each wiring's own scorer
+DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}
+
+
+def attention_name(m: ModelConfig) -> str:
+    """The scorer a model uses: ``model.attention``, or its wiring's default when that is null."""
+    return m.attention if m.attention is not None else DEFAULT_ATTENTION[m.decoder]
 
 
 def build_attention(name: str, *, query_size: int, key_size: int, attention_size: int, heads: int = 1) -> Attention:

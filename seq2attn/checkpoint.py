@@ -22,10 +22,14 @@ is refused, and the manifest may name only the files above, inside the directory
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import math
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +46,16 @@ from .config import Config, config_from_dict, safe_yaml, to_dict
 from .errors import CheckpointError, ConfigError, brief
 from .fsutil import atomic_write_text, commit, read_limited, sha256, staged_write
 from .models import build_model
-from .tokenizer import TextCodec
+from .tokenizer import JOINT_FILE, SIDE_FILES, TextCodec
 
 FORMAT = "seq2attn-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = {"best": "model.safetensors", "last": "last.safetensors", "averaged": "averaged.safetensors"}
 TRAINER = "trainer.pt"
+LOCK = ".seq2attn.lock"
+# every name a run writes; a fresh run starting over in a directory removes these and no others
+OWN_FILES = (MANIFEST, "config.yaml", JOINT_FILE, *SIDE_FILES.values(), *WEIGHTS.values(), TRAINER, "metrics.jsonl")
 SNAPSHOTS = "checkpoints"
 _SNAPSHOT = re.compile(SNAPSHOTS + r"/step-[0-9]{8}\.safetensors")
 SMALL_FILE = 1 << 20  # manifest.json and config.yaml: anything larger is not ours
@@ -123,16 +130,101 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
 
 
 def save_setup(directory: Path, cfg: Config, codec: TextCodec) -> None:
-    """Start a model directory: config, tokenizer and, last, a manifest without weights."""
+    """Start a model directory: a manifest without weights first (it marks the directory as ours, so
+    a run that dies before its first checkpoint may be restarted), then config and tokenizer."""
     try:
-        atomic_write_text(directory / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        codec.save(directory)
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}}
         atomic_write_text(directory / MANIFEST, _manifest_text(manifest))
+        atomic_write_text(directory / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        codec.save(directory)
     except OSError as e:
         raise CheckpointError(f"{directory}: cannot write the model directory ({brief(e)})") from None
 
 
+class RunLock:
+    """An exclusive ``fcntl`` lock on a model directory, held for the whole training run."""
+
+    def __init__(self, directory: Path):
+        path = directory / LOCK
+        self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise CheckpointError(f"{directory}: another seq2attn train is using this directory; "
+                                  "wait for it or choose another --out") from None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the lock
+            self.fd = None
+
+
+def check_out_dir(directory: Path, *, resume: bool) -> bool:
+    """Refuse, before anything is read or written, a directory a run must not write into; True
+    when it holds an earlier run's setup without any checkpoint (a fresh run may start over)."""
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"--out {directory}: exists and is not a directory")
+    names = set(os.listdir(directory)) - {LOCK} if directory.is_dir() else set()
+    if resume and MANIFEST not in names:
+        raise CheckpointError(f"--resume: {directory} holds no model to resume")
+    if not names:
+        return False
+    if MANIFEST not in names:
+        raise CheckpointError(f"--out {directory}: not empty and not a seq2attn model directory; "
+                              "choose a new or empty directory (nothing was written)")
+    manifest = read_manifest(directory)
+    if resume and "trainer" not in manifest:
+        raise CheckpointError(f"--resume: {directory} holds no checkpoint yet; train again without --resume")
+    if not resume and manifest["weights"]:
+        raise CheckpointError(f"--out {directory}: already holds a model; pass --resume or choose another directory")
+    return not resume
+
+
+def claim(directory: Path, *, resume: bool) -> RunLock:
+    """Create (if needed) and lock ``directory`` for one run, check it again under the lock, and
+    remove what an unfinished earlier run of ours left: temporary files, and for a fresh run the
+    files of a run that saved no checkpoint. Files that are not ours are never touched. A fresh run
+    then writes a manifest without weights at once: it marks the directory as ours."""
+    check_out_dir(directory, resume=resume)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(directory)
+    except OSError as e:
+        raise CheckpointError(f"--out {directory}: cannot create the model directory ({brief(e)})") from None
+    try:
+        start_over = check_out_dir(directory, resume=resume)
+        _remove_own(directory, everything=start_over)
+        if not resume:
+            manifest = {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}}
+            atomic_write_text(directory / MANIFEST, _manifest_text(manifest))
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _remove_own(directory: Path, *, everything: bool) -> None:
+    """Temporary files of our names; with ``everything``, our files and the corpus store too."""
+    from .traindata import STORE_DIR
+
+    for name in OWN_FILES:
+        for tmp in directory.glob(f".{name}.*.tmp"):
+            tmp.unlink()
+        if everything and name != MANIFEST:
+            (directory / name).unlink(missing_ok=True)
+    if everything:
+        if (directory / STORE_DIR).is_dir() and not (directory / STORE_DIR).is_symlink():
+            shutil.rmtree(directory / STORE_DIR)
+        (directory / MANIFEST).unlink(missing_ok=True)  # last: until here the directory is marked ours
+
+
+def remove_run(directory: Path) -> None:
+    """Undo a fresh run that failed before its first checkpoint in a directory it created."""
+    with contextlib.suppress(OSError):
+        _remove_own(directory, everything=True)
+        (directory / LOCK).unlink(missing_ok=True)
+        directory.rmdir()  # only when nothing else is left
 def _saveable(model: nn.Module) -> nn.Module:
     """The model itself on the CPU, else a CPU copy: on CUDA the GRU's weights are views of one flat
     cuDNN buffer, which safetensors refuses as shared storage (tied parameters stay tied in the copy)."""

@@ -11,21 +11,31 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from . import cli_eval, cli_model
 from .cli_common import (
     BatchTokens,
+    Command,
     DataDir,
+    DecodePrecision,
     Device,
+    Group,
     ModelDir,
+    OldSrc,
+    OldTgt,
     Sets,
+    SrcLang,
+    TgtLang,
     Weights,
     handle_errors,
+    is_stdio,
+    languages,
     read_input,
     stderr_console,
+    warn_too_long,
     write_output,
 )
 from .errors import ConfigError
@@ -33,49 +43,71 @@ from .errors import ConfigError
 app = typer.Typer(
     name="seq2attn",
     help="Train, run and look inside attention-based neural machine translation models.\n\n"
-    "Example: seq2attn train --corpus dates --out runs/dates && seq2attn align -m runs/dates 'Nov 21st, 2026'",
+    "Example: seq2attn train --corpus dates --out runs/dates && seq2attn align -m runs/dates 'Nov 21st, 2026'\n\n"
+    "Exit codes: 0 success, 1 a runtime error (files, values, models), 2 a usage error, 130 interrupted.",
+    cls=Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain Unix help: `-f, --format [a|b]` on one line, never folded into a box
 )
 corpora_app = typer.Typer(help="List built-in and downloadable corpora; write one out as plain text files.",
-                          no_args_is_help=True)
+                          cls=Group, no_args_is_help=True)
 app.add_typer(corpora_app, name="corpora")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"seq2attn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
 
 
 # --- train -------------------------------------------------------------------------------------
 # the data options train and preprocess share
-Corpus = Annotated[str | None, typer.Option(help="Built-in or downloadable corpus (see `seq2attn corpora list`). "
-                                                 "Example: --corpus dates")]
-SrcLang = Annotated[str | None, typer.Option(help="Source language of a multilingual corpus. Example: --src de")]
-TgtLang = Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")]
+Corpus = Annotated[str | None, typer.Option(metavar="NAME", help="Built-in or downloadable corpus (see "
+                                                 "`seq2attn corpora list`). Example: --corpus dates")]
 TrainFiles = Annotated[tuple[Path, Path] | None, typer.Option(
-    "--train", help="Training source and target files (plain or .gz). Example: --train train.de train.en")]
+    "--train", metavar="SRC TGT",
+    help="Training source and target files (plain or .gz). Example: --train train.de train.en")]
 DevFiles = Annotated[tuple[Path, Path] | None, typer.Option(
-    "--dev", help="Dev source and target files. Example: --dev dev.de dev.en")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (sections data, "
-                                                 "tokenizer, model, train, decode). Example: -c rnn.yaml")]
+    "--dev", metavar="SRC TGT", help="Dev source and target files. Example: --dev dev.de dev.en")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", metavar="FILE", help="YAML config file "
+                                                 "(sections data, tokenizer, model, train, decode). "
+                                                 "Example: -c rnn.yaml")]
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to create (or to continue with "
-                                      "--resume). Example: --out runs/dates")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Model directory to create (or to "
+                                      "continue with --resume). Example: --out runs/dates")],
     corpus: Corpus = None,
-    src: SrcLang = None,
-    tgt: TgtLang = None,
+    src_lang: SrcLang = None,
+    tgt_lang: TgtLang = None,
     train_files: TrainFiles = None,
     dev_files: DevFiles = None,
     config: ConfigFile = None,
     sets: Sets = None,
     data_dir: DataDir = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (CPU runs repeat exactly). Example: --seed 7")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Random seed (CPU runs repeat exactly). "
+                                             "Example: --seed 7")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint. "
                                                   "Example: --out runs/dates --resume")] = False,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or auto. Example: --device cuda:1")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="A corpus store from `seq2attn preprocess` (with "
+    device: Annotated[str | None, typer.Option(metavar="[auto|cpu|cuda|cuda:N]", help="cuda when available "
+                                               "with auto (default: the config's train.device). "
+                                               "Example: --device cuda:1")] = None,
+    old_src: OldSrc = None,
+    old_tgt: OldTgt = None,
+    data: Annotated[Path | None, typer.Option("--data", metavar="DIR", help="A corpus store from `seq2attn preprocess` (with "
                                                "--train/--dev or --corpus: checked to match them). "
                                                "Example: --data stores/wmt")] = None,
 ) -> None:
@@ -87,6 +119,7 @@ def train(
     from .train import Interrupted
     from .train import train as run_training
 
+    src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     cfg = _data_config(corpus=corpus, src=src, tgt=tgt, data_dir=data_dir, train_files=train_files,
                        dev_files=dev_files, config=config, sets=sets, seed=seed,
                        extra={"train": {"device": device},
@@ -98,9 +131,12 @@ def train(
         state = run_training(cfg, out, resume=resume, reporter=RichReporter())
     except Interrupted as e:
         if main:
-            stderr_console().print(f"interrupted at step {e.step}; saved the last checkpoint in {out} "
+            import signal
+
+            what = "interrupted" if e.signal == signal.SIGINT else f"stopped by {signal.Signals(e.signal).name}"
+            stderr_console().print(f"{what} at step {e.step}; saved the last checkpoint in {out} "
                                    f"(continue with: seq2attn train --out {out} --resume)")
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + e.signal) from None
     if main:
         stderr_console().print(f"done at step {state.step}: best dev BLEU {state.best_bleu:.2f}; model in {out}")
 
@@ -123,19 +159,23 @@ def _data_config(*, corpus, src, tgt, data_dir, train_files, dev_files, config, 
 
 
 # --- preprocess --------------------------------------------------------------------------------
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def preprocess(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Store directory to create. Example: --out stores/wmt")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Store directory to create. "
+                                      "Example: --out stores/wmt")],
     corpus: Corpus = None,
-    src: SrcLang = None,
-    tgt: TgtLang = None,
+    src_lang: SrcLang = None,
+    tgt_lang: TgtLang = None,
     train_files: TrainFiles = None,
     dev_files: DevFiles = None,
     config: ConfigFile = None,
     sets: Sets = None,
     data_dir: DataDir = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the tokenizer's training sample. Example: --seed 7")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Seed of the tokenizer's training sample. "
+                                             "Example: --seed 7")] = None,
+    old_src: OldSrc = None,
+    old_tgt: OldTgt = None,
 ) -> None:
     """Tokenize a corpus once into a memory-mapped store for `seq2attn train --data DIR`.
     Example: seq2attn preprocess --train train.de train.en --dev dev.de dev.en --out stores/de-en"""
@@ -144,6 +184,7 @@ def preprocess(
     from . import store
     from .traindata import sources
 
+    src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     cfg = _data_config(corpus=corpus, src=src, tgt=tgt, data_dir=data_dir, train_files=train_files,
                        dev_files=dev_files, config=config, sets=sets, seed=seed)
     given = sources(cfg)
@@ -200,44 +241,44 @@ def _run_with_progress(run, *, total: int | None, quiet: bool, label: str = "tra
         return run(advance)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def translate(
     model: ModelDir,
-    input: Annotated[Path | None, typer.Option("--input", "-i", help="Source file, one sentence per line, plain "
-                                                  "or .gz (default: stdin, translated as it streams in). "
-                                                  "Example: -i test.de")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write translations "
-                                                   "(default: stdout). Example: -o test.hyp")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text: one translation per line; jsonl: one JSON object "
+    input: Annotated[Path | None, typer.Option("--input", "-i", metavar="FILE", help="Source file, one sentence "
+                                                  "per line, plain or .gz; - or none: stdin, translated as it "
+                                                  "streams in. Example: -i test.de")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE", help="Where to write "
+                                                   "translations (- or none: stdout). Example: -o test.hyp")] = None,
+    fmt: Annotated[Literal["text", "jsonl"], typer.Option("--format", help="text: one translation per line; jsonl: one JSON object "
                                      "per line with src, hyp, score, norm_score, alignment (Pharaoh links over "
                                      "src_tokens/hyp_tokens) and nbest. Example: --format jsonl")] = "text",
-    beam: Annotated[int | None, typer.Option("--beam", "-b", help="Beam size; 1 is greedy (default: the "
+    beam: Annotated[int | None, typer.Option("--beam", "-b", metavar="N", help="Beam size; 1 is greedy (default: the "
                                                 "model's decode.beam_size). Example: --beam 5")] = None,
-    alpha: Annotated[float | None, typer.Option(help="GNMT length penalty for beam search; 0 ranks by "
+    alpha: Annotated[float | None, typer.Option(metavar="X", help="GNMT length penalty for beam search; 0 ranks by "
                                                    "log-prob. Example: --alpha 0.6")] = None,
-    nbest: Annotated[int | None, typer.Option(help="Hypotheses per sentence (<= beam; JSONL only). "
+    nbest: Annotated[int | None, typer.Option(metavar="N", help="Hypotheses per sentence (<= beam; JSONL only). "
                                                  "Example: --nbest 5 --beam 5 --format jsonl")] = None,
-    max_len_a: Annotated[float | None, typer.Option(help="Output limit a * source length + b: a. "
+    max_len_a: Annotated[float | None, typer.Option(metavar="A", help="Output limit a * source length + b: a. "
                                                        "Example: --max-len-a 1.2")] = None,
-    max_len_b: Annotated[int | None, typer.Option(help="Output limit a * source length + b: b. "
+    max_len_b: Annotated[int | None, typer.Option(metavar="B", help="Output limit a * source length + b: b. "
                                                      "Example: --max-len-b 10")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Draw each token from the model distribution "
                                          "instead of searching (back-translation, diversity). Example: --sample --top-p 0.9")] = False,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. Example: --temperature 0.8")] = None,
-    top_k: Annotated[int | None, typer.Option(help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
-    top_p: Annotated[float | None, typer.Option(help="Sample among the most likely tokens holding this "
+    temperature: Annotated[float | None, typer.Option(metavar="T", help="Sampling temperature. Example: --temperature 0.8")] = None,
+    top_k: Annotated[int | None, typer.Option(metavar="K", help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
+    top_p: Annotated[float | None, typer.Option(metavar="P", help="Sample among the most likely tokens holding this "
                                                    "probability mass. Example: --top-p 0.9")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed. Example: --seed 7")] = None,
-    no_repeat_ngram: Annotated[int | None, typer.Option(help="Never repeat an n-gram of this size within a "
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Sampling seed. Example: --seed 7")] = None,
+    no_repeat_ngram: Annotated[int | None, typer.Option(metavar="N", help="Never repeat an n-gram of this size within a "
                                                            "translation. Example: --no-repeat-ngram 3")] = None,
     batch_tokens: BatchTokens = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 (autocast, CPU or CUDA), fp16 (CUDA) or int8 "
-                                                     "(CPU: int8 GRU/Linear weights; a CTranslate2 export: its "
-                                                     "int8 kernels) (default: the model's decode.precision). "
-                                                     "Example: --precision int8")] = None,
+    precision: Annotated[DecodePrecision | None, typer.Option(help="bf16: autocast on CPU or CUDA; fp16: CUDA "
+                                                           "only; int8: int8 GRU/Linear weights on CPU (a "
+                                                           "CTranslate2 export: its int8 kernels) (default: the "
+                                                           "model's decode.precision). Example: --precision int8")] = None,
     device: Device = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch. Example: --threads 4")] = None,
+    threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for torch. Example: --threads 4")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
     weights: Weights = None,
 ) -> None:
@@ -246,10 +287,9 @@ def translate(
     Example: seq2attn translate -m runs/dates --beam 5 < dates.txt > iso.txt
     """
     from .api import load
-    from .translate import FORMATS, STREAM_CHUNK, format_line, translate_stream
+    from .translate import STREAM_CHUNK, format_line, translate_stream
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    input, output = (None if is_stdio(p) else p for p in (input, output))
     m = load(model, device=device, threads=threads, weights=weights)
     decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
                              sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
@@ -264,72 +304,84 @@ def translate(
         out = _run_with_progress(lambda p: m.translate(lines, decode=decode, progress=p), total=len(lines),
                                  quiet=no_bar)
         write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in out])
-        truncated = sum(t.truncated for t in out)
+        too_long = sum(t.too_long for t in out)
     else:
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
             stderr_console().print("translating each line as you enter it; end with Ctrl-D")
-        truncated = _run_with_progress(
+        too_long = _run_with_progress(
             lambda p: translate_stream(lambda lines: m.translate(lines, decode=decode, progress=p), sys.stdin.buffer,
                                        output, fmt=fmt, nbest=decode.nbest > 1,
                                        chunk_lines=1 if interactive else STREAM_CHUNK),
             total=None, quiet=no_bar or interactive)
-    if truncated and not quiet:
-        stderr_console().print(f"warning: {truncated} source lines were longer than {m.cfg.data.max_length} "
-                               "tokens and were truncated")
+    if not quiet:
+        warn_too_long(too_long, m.position_limit)
 
 
 # --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------
 for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average):
-    app.command()(command)
+    app.command(cls=Command)(command)
 
 
 # --- corpora -----------------------------------------------------------------------------------
-@corpora_app.command("list")
+@corpora_app.command("list", cls=Command)
 @handle_errors
-def corpora_list() -> None:
-    """Name, languages, sizes and origin of every corpus. Example: seq2attn corpora list"""
+def corpora_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per corpus (name, languages, sizes, "
+                                          "source, description) instead of the table. Example: --json")] = False,
+) -> None:
+    """Name, languages, sizes and origin of every corpus, on stdout. Example: seq2attn corpora list"""
+    from rich.console import Console
     from rich.table import Table
 
     from .corpora import CORPORA
 
+    if as_json:
+        for info in CORPORA.values():
+            typer.echo(json.dumps({"name": info.name, "languages": list(info.languages), "sizes": info.sizes,
+                                   "source": info.source, "description": info.description}))
+        return
     table = Table("name", "languages", "train / dev / test", "source", "description")
     for info in CORPORA.values():
         sizes = " / ".join(f"{info.sizes.get(k, 0):,}" for k in ("train", "dev", "test"))
         table.add_row(info.name, ", ".join(info.languages), sizes, info.source, info.description)
-    stderr_console().print(table)
+    Console(highlight=False).print(table)
 
 
-@corpora_app.command("prepare")
+@corpora_app.command("prepare", cls=Command)
 @handle_errors
 def corpora_prepare(
-    name: Annotated[str, typer.Argument(help="Corpus name from `seq2attn corpora list`. Example: multi30k")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train/dev/test .src/.tgt files. "
-                                      "Example: --out data/de-en")],
-    src: Annotated[str | None, typer.Option(help="Source language. Example: --src de")] = None,
-    tgt: Annotated[str | None, typer.Option(help="Target language. Example: --tgt en")] = None,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Corpus name from `seq2attn corpora list`. "
+                                        "Example: multi30k")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for train/dev/test "
+                                      ".src/.tgt files. Example: --out data/de-en")],
+    src_lang: SrcLang = None,
+    tgt_lang: TgtLang = None,
     data_dir: DataDir = None,
-    seed: Annotated[int, typer.Option(help="Seed of generated corpora. Example: --seed 1")] = 1,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of generated corpora. Example: --seed 1")] = 1,
+    old_src: OldSrc = None,
+    old_tgt: OldTgt = None,
 ) -> None:
     """Write a corpus as plain-text files. Example: seq2attn corpora prepare dates --out data/dates"""
     from .corpora import load_corpus, write_splits
 
+    src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     splits = load_corpus(name, src_lang=src, tgt_lang=tgt, data_dir=data_dir, seed=seed)
     for path in write_splits(splits, out):
         typer.echo(str(path))
 
 
 # --- export ------------------------------------------------------------------------------------
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def export(
     model: ModelDir,
-    out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the exported model. "
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="New directory for the exported model. "
                                       "Example: --out runs/de-en-ct2")],
-    to: Annotated[str, typer.Option("--to", help="Target runtime: ctranslate2 (Transformer models). "
-                                    "Example: --to ctranslate2")] = "ctranslate2",
-    quantization: Annotated[str | None, typer.Option(help="Weight type: int8, int8_float32, bfloat16 or "
-                                                          "float32 (default). Example: --quantization int8")] = None,
+    to: Annotated[Literal["ctranslate2"], typer.Option("--to", help="Target runtime: ctranslate2 (Transformer "
+                                                       "models). Example: --to ctranslate2")] = "ctranslate2",
+    quantization: Annotated[Literal["int8", "int8_float32", "bfloat16", "float32"] | None, typer.Option(
+        help="Weight type (default: float32). Example: --quantization int8")] = None,
 ) -> None:
     """Export a Transformer for a fast runtime; translate, align and info then take the new directory.
 
@@ -345,10 +397,10 @@ def export(
 
 
 # --- info --------------------------------------------------------------------------------------
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def info(
-    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory to describe "
+    model: Annotated[Path | None, typer.Option("--model", "-m", metavar="DIR", help="Model directory to describe "
                                                   "(omit for the installation). Example: -m runs/dates")] = None,
 ) -> None:
     """Versions and devices, or what a model directory holds. Example: seq2attn info -m runs/dates"""
@@ -381,6 +433,3 @@ def info(
             console.print(f"  {which}: {cli_model.describe(manifest['weights'][which])}{used}")
     typer.echo(json.dumps(to_dict(loaded.cfg)))
 
-
-def main() -> None:  # pragma: no cover - console script entry
-    app()

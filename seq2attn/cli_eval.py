@@ -5,42 +5,53 @@ images, AER). Registered on the app in :mod:`seq2attn.cli`."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from .cli_common import (
+    STDIO,
     BatchTokens,
     Device,
     ModelDir,
     Weights,
     handle_errors,
+    is_stdio,
+    read_input,
     stderr_console,
+    usage_error,
+    warn_too_long,
     write_output,
 )
 from .errors import ConfigError, DataError
 
 # --- score and evaluate ------------------------------------------------------------------------
-Metrics = Annotated[str, typer.Option(help="Comma-separated: bleu, chrf, ter, exact. Example: --metrics bleu,chrf,ter")]
+Metrics = Annotated[str, typer.Option(metavar="LIST", help="Comma-separated: bleu, chrf, ter, exact. Example: --metrics bleu,chrf,ter")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object on stdout. Example: --json")]
-Beam = Annotated[int | None, typer.Option(help="Beam size (default: the model's decode.beam_size; 1 is greedy). "
+Beam = Annotated[int | None, typer.Option(metavar="N", help="Beam size (default: the model's decode.beam_size; 1 is greedy). "
                                              "Example: --beam 5")]
 
 
 def _metric_names(metrics: str) -> list[str]:
-    return [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    names = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    if not names:
+        raise ConfigError(f"--metrics {metrics!r}: no metric named; choose from: bleu, chrf, ter, exact")
+    return names
 
 
-def _aligned_lines(first: Path, lines: list[str], others: list[Path]) -> list[list[str]]:
-    from .textfiles import read_lines
-
-    streams = [read_lines(p) for p in others]
-    for path, stream in zip(others, streams):
+def _aligned_files(paths: list[Path]) -> list[list[str]]:
+    """The lines of each file, checked to be line-aligned with the first; ``-`` (stdin) may stand
+    for one of them."""
+    if sum(is_stdio(p) for p in paths) > 1:
+        raise usage_error("- (stdin) can stand for one file only")
+    first, lines, streams = paths[0], read_input(paths[0]), [read_input(p) for p in paths[1:]]
+    for path, stream in zip(paths[1:], streams):
         if len(stream) != len(lines):
             raise DataError(f"{first} has {len(lines)} lines but {path} has {len(stream)} lines; "
                             "they must be line-aligned")
-    return streams
+    return [lines, *streams]
 
 
 def _print_scores(scores, *, as_json: bool) -> None:
@@ -64,23 +75,27 @@ def _print_comparisons(comparisons, *, as_json: bool) -> None:
 
 @handle_errors
 def score(
-    hyp: Annotated[Path, typer.Argument(help="Hypothesis file, one sentence per line. Example: test.hyp")],
-    refs: Annotated[list[Path], typer.Argument(help="Reference file(s), line-aligned with HYP. Example: test.en")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", show_default=False, help="The hypothesis "
+                                                "file, then one or more references, line-aligned (without HYP "
+                                                "when -i gives it; - is stdin). Example: test.hyp test.en")],
+    input: Annotated[Path | None, typer.Option("--input", "-i", metavar="HYP", help="The hypothesis file, as in "
+                                               "`sacrebleu REF -i HYP`. Example: -i test.hyp")] = None,
     metrics: Metrics = "bleu,chrf",
     as_json: AsJson = False,
     sentence: Annotated[bool, typer.Option("--sentence", help="Per-line scores instead of corpus scores "
                                            "(sentence BLEU with effective order). Example: --sentence")] = False,
     compare: Annotated[Path | None, typer.Option(
-        help="Second system's hypotheses: paired bootstrap test of it against HYP (sacrebleu's). "
+        metavar="FILE", help="Second system's hypotheses: paired bootstrap test of it against HYP (sacrebleu's). "
         "Example: --compare b.hyp")] = None,
-    samples: Annotated[int | None, typer.Option(help="Bootstrap resamples for --compare (default: 1000, "
+    samples: Annotated[int | None, typer.Option(metavar="N", help="Bootstrap resamples for --compare (default: 1000, "
                                                    "sacrebleu's). Example: --samples 2000")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the --compare resampling (default: 12345, "
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Seed of the --compare resampling (default: 12345, "
                                                 "sacrebleu's). Example: --seed 7")] = None,
 ) -> None:
     """BLEU, chrF and TER (sacrebleu, with signatures); --sentence: per line; --compare: paired bootstrap.
 
     Example: seq2attn score test.hyp test.en --metrics bleu,chrf,ter --compare other.hyp
+    (or sacrebleu's way round: seq2attn score test.en -i test.hyp)
     """
     from .metrics import (
         BOOTSTRAP_SAMPLES,
@@ -89,13 +104,13 @@ def score(
         paired_bootstrap,
         sentence_scores,
     )
-    from .textfiles import read_lines
-
-    hyps = read_lines(hyp)
-    ref_streams = _aligned_lines(hyp, hyps, refs)
+    hyp, refs = (input, files) if input is not None else (files[0], files[1:])
+    if not refs:
+        raise usage_error("give the reference file(s) after HYP (or: REF... -i HYP)")
+    hyps, *ref_streams = _aligned_files([hyp, *refs, *([compare] if compare is not None else [])])
+    other = ref_streams.pop() if compare is not None else None
     names = _metric_names(metrics)
     if compare is not None:
-        other = _aligned_lines(hyp, hyps, [compare])[0]
         comparisons = paired_bootstrap(hyps, other, ref_streams, metrics=names,
                                        n_samples=BOOTSTRAP_SAMPLES if samples is None else samples,
                                        seed=BOOTSTRAP_SEED if seed is None else seed)
@@ -111,10 +126,12 @@ def score(
 @handle_errors
 def evaluate(
     model: ModelDir,
-    src: Annotated[Path, typer.Option(help="Source file to translate. Example: --src test.de")],
-    ref: Annotated[list[Path], typer.Option(help="Reference file, repeatable. Example: --ref test.en")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the translations here. "
-                                                "Example: --out test.hyp")] = None,
+    src: Annotated[Path, typer.Option(metavar="FILE", help="Source file to translate (- is stdin). "
+                                      "Example: --src test.de")],
+    ref: Annotated[list[Path], typer.Option(metavar="FILE", help="Reference file, repeatable. "
+                                            "Example: --ref test.en")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Also write the translations "
+                                                "here. Example: --out test.hyp")] = None,
     beam: Beam = None,
     metrics: Metrics = "bleu,chrf",
     as_json: AsJson = False,
@@ -128,34 +145,30 @@ def evaluate(
     """
     from .api import load
     from .metrics import corpus_scores
-    from .textfiles import read_lines
 
-    sources = read_lines(src)
-    ref_streams = _aligned_lines(src, sources, ref)
+    names = _metric_names(metrics)
+    sources, *ref_streams = _aligned_files([src, *ref])
     m = load(model, device=device, weights=weights)
-    hyps = [t.hyp for t in m.translate(sources, beam=beam, batch_tokens=batch_tokens)]
+    translations = m.translate(sources, beam=beam, batch_tokens=batch_tokens)
+    warn_too_long(sum(t.too_long for t in translations), m.position_limit)
+    hyps = [t.hyp for t in translations]
     if out is not None:
         write_output(out, hyps)
-    _print_scores(corpus_scores(hyps, ref_streams, metrics=_metric_names(metrics)), as_json=as_json)
+    _print_scores(corpus_scores(hyps, ref_streams, metrics=names), as_json=as_json)
 
 
 # --- align -------------------------------------------------------------------------------------
-ALIGN_FORMATS = ("heatmap", "pharaoh", "json")
+AlignFormat = Literal["heatmap", "pharaoh", "json"]
+Level = Literal["word", "subword"]  # alignment.LEVELS
 
 
-def _check_align_args(*, sentence, src_file, tgt_file, target, fmt, level, gold) -> None:
-    from .alignment import LEVELS
-
+def _check_align_args(*, sentence, src_file, tgt_file, target, gold) -> None:
     if (sentence is None) == (src_file is None):
-        raise ConfigError("give a source sentence or --src FILE (one of the two)")
+        raise ConfigError("give a source sentence, --src FILE or sentences on stdin (one of them)")
     if target is not None and sentence is None:
         raise ConfigError("--target goes with a source sentence; with --src FILE give --tgt FILE")
     if tgt_file is not None and src_file is None:
         raise ConfigError("--tgt FILE needs --src FILE")
-    if fmt not in ALIGN_FORMATS:
-        raise ConfigError(f"--format {fmt!r}; choose one of: {', '.join(ALIGN_FORMATS)}")
-    if level is not None and level not in LEVELS:
-        raise ConfigError(f"--level {level!r}; choose one of: {', '.join(LEVELS)}")
     if gold is not None and tgt_file is None:
         raise ConfigError("--gold needs --src and --tgt: gold links refer to the words of given translations")
 
@@ -168,31 +181,32 @@ def _image_paths(image: Path, n: int) -> list[Path]:
 @handle_errors
 def align(
     model: ModelDir,
-    sentence: Annotated[str | None, typer.Argument(help="Source sentence (or use --src). "
-                                                      "Example: 'Nov 21st, 2026'")] = None,
+    sentence: Annotated[str | None, typer.Argument(metavar="SENTENCE", help="Source sentence (or --src, or "
+                                                      "sentences on stdin). Example: 'Nov 21st, 2026'")] = None,
     target: Annotated[str | None, typer.Option(
-        help="Given translation of SENTENCE: show the attention of forced (teacher-forced) decoding. "
+        metavar="TEXT", help="Given translation of SENTENCE: show the attention of forced (teacher-forced) decoding. "
         "Example: --target 2026-11-21")] = None,
-    src_file: Annotated[Path | None, typer.Option("--src", help="Source file, one sentence per line. "
-                                                     "Example: --src test.de")] = None,
-    tgt_file: Annotated[Path | None, typer.Option("--tgt", help="Given translations of --src (forced "
-                                                     "alignment). Example: --tgt test.en")] = None,
+    src_file: Annotated[Path | None, typer.Option("--src", metavar="FILE", help="Source file, one sentence per "
+                                                     "line (- is stdin). Example: --src test.de")] = None,
+    tgt_file: Annotated[Path | None, typer.Option("--tgt", metavar="FILE", help="Given translations of --src "
+                                                     "(forced alignment). Example: --tgt test.en")] = None,
     beam: Beam = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="heatmap (stderr; the translation on stdout), "
+    fmt: Annotated[AlignFormat, typer.Option("--format", "-f", help="heatmap (stderr; the translation on stdout), "
                                      "pharaoh (i-j links per line) or json (one object per line). "
                                      "Example: --format pharaoh")] = "heatmap",
-    level: Annotated[str | None, typer.Option(help="word or subword (default: subword for the heatmap, word "
-                                                 "for links, json and images). Example: --level word")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Link every cell with at least this weight "
+    level: Annotated[Level | None, typer.Option(help="Merge subword pieces into words, or not (default: the "
+                                                 "tokenizer's own pieces for the heatmap and images, words for "
+                                                 "links and json). Example: --level word")] = None,
+    threshold: Annotated[float | None, typer.Option(metavar="W", help="Link every cell with at least this weight "
                                                        "(default: the argmax of each target word). "
                                                        "Example: --threshold 0.3")] = None,
-    image: Annotated[Path | None, typer.Option("--image", "--png", help="Also draw the heatmap to a .png, "
+    image: Annotated[Path | None, typer.Option("--image", "--png", metavar="FILE", help="Also draw the heatmap to a .png, "
                                                   ".svg or .pdf file. Example: --png att.png")] = None,
-    layer: Annotated[int | None, typer.Option(help="Transformer: decoder layer whose cross-attention is "
+    layer: Annotated[int | None, typer.Option(metavar="N", help="Transformer: decoder layer whose cross-attention is "
                                                  "shown (default: the last). Example: --layer 2")] = None,
-    head: Annotated[int | None, typer.Option(help="Transformer: one head (default: the heads' average). "
+    head: Annotated[int | None, typer.Option(metavar="N", help="Transformer: one head (default: the heads' average). "
                                                 "Example: --head 0")] = None,
-    gold: Annotated[Path | None, typer.Option(help="Gold links (i-j sure, ipj possible, or the WPT "
+    gold: Annotated[Path | None, typer.Option(metavar="FILE", help="Gold links (i-j sure, ipj possible, or the WPT "
                                                  "'sentence i j S|P' form): print AER, precision and recall. "
                                                  "Example: --gold test.align")] = None,
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
@@ -206,14 +220,17 @@ def align(
     """
     from .alignment import image_format, read_gold
     from .api import load
-    from .textfiles import read_lines
 
-    _check_align_args(sentence=sentence, src_file=src_file, tgt_file=tgt_file, target=target, fmt=fmt,
-                      level=level, gold=gold)
+    if sentence is None and src_file is None and not sys.stdin.isatty():
+        src_file = Path(STDIO)  # sentences on stdin, as `translate` reads them
+    _check_align_args(sentence=sentence, src_file=src_file, tgt_file=tgt_file, target=target, gold=gold)
     if image is not None:
         image_format(image)  # fail before decoding anything
-    sources = [sentence] if sentence is not None else read_lines(src_file)
-    targets = [target] if target is not None else (read_lines(tgt_file) if tgt_file is not None else None)
+    if sentence is not None:
+        sources, targets = [sentence], [target] if target is not None else None
+    else:
+        sources, *rest = _aligned_files([src_file, *([tgt_file] if tgt_file is not None else [])])
+        targets = rest[0] if rest else None
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
@@ -225,10 +242,7 @@ def align(
         mode = "greedy" if beam_size == 1 else f"beam {beam_size}"
     else:
         translations, mode = m.align(sources, targets), "forced"
-    truncated = sum(t.truncated for t in translations)
-    if truncated:
-        stderr_console().print(f"warning: {truncated} sentences were longer than {m.cfg.data.max_length} "
-                               "tokens and were truncated")
+    warn_too_long(sum(t.too_long for t in translations), m.position_limit)
     render_alignments(m, translations, fmt=fmt, level=level, threshold=threshold, image=image, golds=golds,
                       mode=mode)
 
@@ -250,14 +264,14 @@ def render_alignments(m, translations, *, fmt: str, level: str | None, threshold
 
     data = _alignments(m, translations, level=level or "word")
     links = [hard_links(a.weights, threshold=threshold) for a in data]
+    # pictures show what the model attends over (the tokenizer's pieces) unless --level says otherwise
+    pictured = data if level is not None else _alignments(m, translations, level="subword")
     if image is not None:
-        _save_images(image, data, translations)
+        _save_images(image, pictured, translations)
     if golds is not None:
         _print_aer(links, golds, as_json=fmt == "json")
     elif fmt == "heatmap":
-        # the heatmap shows pieces unless told otherwise: that is what the model attends over
-        _print_heatmaps(translations, data if level is not None else _alignments(m, translations, level="subword"),
-                        mode=mode)
+        _print_heatmaps(translations, pictured, mode=mode)
     else:
         write_output(None, _alignment_lines(translations, data, links, fmt=fmt, level=level or "word"))
 
@@ -267,7 +281,7 @@ def _save_images(image: Path, alignments, translations) -> None:
 
     for path, a, t in zip(_image_paths(image, len(translations)), alignments, translations):
         if a.weights.numel():  # an empty line has nothing to draw
-            save_image(path, a, title=t.hyp)
+            save_image(path, a, title=f"{t.src}  ->  {t.hyp}")
 
 
 def _print_aer(links, golds, *, as_json: bool) -> None:

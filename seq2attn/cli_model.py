@@ -29,7 +29,7 @@ def describe(entry: dict[str, Any]) -> str:
 @handle_errors
 def average(
     model: ModelDir,
-    last: Annotated[int, typer.Option(help="How many of the newest kept validation checkpoints to average "
+    last: Annotated[int, typer.Option(metavar="N", help="How many of the newest kept validation checkpoints to average "
                                            "(training keeps train.average_last of them). Example: --last 5")],
     device: Device = "auto",
 ) -> None:

@@ -8,6 +8,7 @@ dataclass defaults < corpus preset (built-in corpora suggest sizes) < YAML file 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -20,12 +21,6 @@ import yaml
 from .errors import ConfigError
 
 TOKENIZER_KINDS = ("bpe", "unigram", "wordlevel", "char")
-NORMALIZATIONS = ("nfkc", "nfc", "nfd", "nfkd", "none")
-BACKENDS = ("rnn", "transformer")
-DECODERS = ("bahdanau", "luong")
-DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}  # model.attention=null: the wiring's own
-PRECISIONS = ("fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ class TokenizerConfig:
 class ModelConfig:
     backend: Literal["rnn", "transformer"] = "rnn"
     decoder: Literal["bahdanau", "luong"] = "bahdanau"
-    attention: str | None = None  # a name from seq2attn.attention.ATTENTIONS; None: DEFAULT_ATTENTION
+    attention: str | None = None  # a name from seq2attn.attention.ATTENTIONS; None: the wiring's default
     attention_size: int | None = None  # hidden size of additive/concat/multihead (None: dec size)
     heads: int = 4  # for the multihead scorer
     emb_size: int = 256
@@ -66,7 +61,7 @@ class ModelConfig:
     dec_layers: int = 1
     dropout: float = 0.2
     input_feeding: bool = True  # Luong wiring only
-    # transformer backend (issue 4): emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
+    # transformer backend: emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
     ff_size: int = 1024  # position-wise feed-forward inner size
     activation: Literal["relu", "gelu"] = "relu"  # of the feed-forward
     norm: Literal["pre", "post"] = "pre"  # layer norm before each sub-layer (pre) or after the residual (post)
@@ -168,6 +163,15 @@ def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return out
 
 
+INT_LIMIT = 2**31 - 1  # larger sizes, steps or seeds are typos, and overflow torch or tokenizers
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short: a message stays one readable line whatever the input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _coerce(path: str, value: Any, hint: Any) -> Any:
     """Check and convert ``value`` to the annotated type ``hint``; raise ConfigError naming ``path``."""
     origin = get_origin(hint)
@@ -184,58 +188,64 @@ def _coerce(path: str, value: Any, hint: Any) -> Any:
                 return _coerce(path, value, opt)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{path}: got {value!r}")
+        raise ConfigError(errors[0] if errors else f"{path}: got {_show(value)}")
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
-            raise ConfigError(f"{path}={value!r}; choose one of: {', '.join(map(str, choices))}")
+            raise ConfigError(f"{path}={_show(value)}; choose one of: {', '.join(map(str, choices))}")
         return value
     if origin is tuple:
         args = get_args(hint)
         if isinstance(value, str):
             value = value.split(",")
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{path}: expected {len(args)} values, got {value!r}")
+            raise ConfigError(f"{path}: expected {len(args)} values, got {_show(value)}")
         return tuple(_coerce(path, v, a) for v, a in zip(value, args))
     if hint is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
             return value.lower() in ("true", "yes", "1", "on")
-        raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        raise ConfigError(f"{path}: expected true or false, got {_show(value)}")
     if hint is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+            raise ConfigError(f"{path}: expected an integer, got {_show(value)}")
         try:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}") from None
+            number = int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{path}: expected an integer, got {_show(value)}") from None
+        if abs(number) > INT_LIMIT:
+            raise ConfigError(f"{path}: {_show(value)} is out of range (at most {INT_LIMIT})")
+        return number
     if hint is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
+            raise ConfigError(f"{path}: expected a number, got {_show(value)}")
         try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}: expected a number, got {value!r}") from None
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{path}: expected a number, got {_show(value)}") from None
+        if not math.isfinite(number):  # nan slips past every range check; inf is never meant
+            raise ConfigError(f"{path}: expected a finite number, got {_show(value)}")
+        return number
     if hint is str:
         if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
+            raise ConfigError(f"{path}: expected a string, got {_show(value)}")
         return str(value)
-    raise AssertionError(f"unsupported config type {hint!r} at {path}")
+    raise AssertionError(f"unsupported config type {_show(hint)} at {path}")
 
 
 def _apply(cfg: Config, section: str, values: dict[str, Any], source: str) -> Config:
     if section not in _SECTION_TYPES:
-        raise ConfigError(f"{source}: unknown section {section!r}; choose one of: {', '.join(_SECTION_TYPES)}")
+        raise ConfigError(f"{source}: unknown section {_show(section)}; choose one of: {', '.join(_SECTION_TYPES)}")
     cls = _SECTION_TYPES[section]
     hints = get_type_hints(cls)
     changes = {}
     for key, value in values.items():
         if key not in hints:
             raise ConfigError(
-                f"{source}: unknown option {section}.{key}; choose one of: {', '.join(hints)}"
+                f"{source}: unknown option {section}.{str(key)[:60]}; choose one of: {', '.join(hints)}"
             )
         changes[key] = _coerce(f"{section}.{key}", value, hints[key])
     return replace(cfg, **{section: replace(getattr(cfg, section), **changes)})
@@ -244,7 +254,7 @@ def _apply(cfg: Config, section: str, values: dict[str, Any], source: str) -> Co
 def parse_set(item: str) -> tuple[str, str, Any]:
     """``'train.lr=3e-4'`` -> ``('train', 'lr', 3e-4)`` (the value parsed as YAML)."""
     if "=" not in item or "." not in item.split("=", 1)[0]:
-        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.lr=3e-4")
+        raise ConfigError(f"--set {_show(item)}: expected section.key=value, e.g. train.lr=3e-4")
     key, raw = item.split("=", 1)
     section, name = key.strip().split(".", 1)
     try:
@@ -325,6 +335,8 @@ def resolve_config(
         for section, values in layer.items():
             cfg = _apply(cfg, section, values, source)
     if cfg.model.backend == "rnn" and cfg.model.attention is None:  # the saved config names its scorer
+        from .attention import attention_name  # late: attention imports torch
+
         cfg = replace(cfg, model=replace(cfg.model, attention=attention_name(cfg.model)))
     validate(cfg)
     return cfg
@@ -338,16 +350,11 @@ def config_from_dict(data: dict[str, dict[str, Any]], source: str) -> Config:
     return cfg
 
 
-def attention_name(m: ModelConfig) -> str:
-    """The scorer a model uses: ``model.attention``, or its wiring's default when that is null."""
-    return m.attention if m.attention is not None else DEFAULT_ATTENTION[m.decoder]
-
-
 def _positive(path: str, value: float | None, *, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
     if value is None or value <= 0:
-        raise ConfigError(f"{path}={value!r}; must be > 0")
+        raise ConfigError(f"{path}={_show(value)}; must be > 0")
 
 
 def validate(cfg: Config) -> None:
@@ -356,11 +363,7 @@ def validate(cfg: Config) -> None:
 
     m, t, d, tok = cfg.model, cfg.train, cfg.decode, cfg.tokenizer
     if m.attention is not None and m.attention not in ATTENTIONS:
-        raise ConfigError(f"model.attention={m.attention!r}; choose one of: {', '.join(ATTENTIONS)}")
-    if m.backend == "rnn":
-        from .models.rnn import check_sizes
-
-        check_sizes(m)  # size constraints of the chosen scorer, before any data is read
+        raise ConfigError(f"model.attention={_show(m.attention)}; choose one of: {', '.join(ATTENTIONS)}")
     for path, v in [
         ("model.emb_size", m.emb_size), ("model.hidden_size", m.hidden_size),
         ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),
@@ -392,38 +395,22 @@ def validate(cfg: Config) -> None:
     if not all(0.0 <= b < 1.0 for b in t.adam_betas):
         raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
-        raise ConfigError(f"train.device={t.device!r}; choose one of: auto, cpu, cuda, cuda:N")
+        raise ConfigError(f"train.device={_show(t.device)}; choose one of: auto, cpu, cuda, cuda:N")
+    if t.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay={t.weight_decay}; must be >= 0")
+    if t.min_lr < 0:
+        raise ConfigError(f"train.min_lr={t.min_lr}; must be >= 0")
     if d.alpha < 0:
         raise ConfigError(f"decode.alpha={d.alpha}; must be >= 0")
     if d.max_len_a < 0 or d.max_len_b < 0 or (d.max_len_a == 0 and d.max_len_b == 0):
         raise ConfigError("decode.max_len_a / decode.max_len_b: must be >= 0 and not both 0")
     if tok.vocab_size < 8:
         raise ConfigError(f"tokenizer.vocab_size={tok.vocab_size}; must be >= 8")
-    _validate_transformer(cfg)
-
-
-def _validate_transformer(cfg: Config) -> None:
-    """The transformer backend's fields and the noam schedule (issue 4)."""
-    m, t = cfg.model, cfg.train
     _positive("train.warmup_steps", t.warmup_steps)
     _positive("model.ff_size", m.ff_size)
     _positive("model.max_positions", m.max_positions)
     if not 0.0 <= m.attention_dropout < 1.0:
         raise ConfigError(f"model.attention_dropout={m.attention_dropout}; must be in [0, 1)")
-    if m.backend != "transformer":
-        return
-    if m.emb_size % m.heads:
-        raise ConfigError(f"model.emb_size={m.emb_size} must be divisible by model.heads={m.heads} "
-                          "(each head gets emb_size / heads dimensions)")
-    if m.align_layer is not None and not 0 <= m.align_layer < m.dec_layers:
-        raise ConfigError(f"model.align_layer={m.align_layer}; choose 0..{m.dec_layers - 1} "
-                          f"(model.dec_layers={m.dec_layers}) or null for the last")
-    if m.align_head is not None and not 0 <= m.align_head < m.heads:
-        raise ConfigError(f"model.align_head={m.align_head}; choose 0..{m.heads - 1} "
-                          f"(model.heads={m.heads}) or null for the average")
-    if m.share_embeddings is True and not cfg.tokenizer.joint:
-        raise ConfigError("model.share_embeddings=true needs tokenizer.joint=true (one vocabulary); "
-                          "or set model.share_embeddings=auto")
-    if m.positional == "learned" and m.max_positions <= cfg.data.max_length:
-        raise ConfigError(f"model.max_positions={m.max_positions}; must exceed data.max_length="
-                          f"{cfg.data.max_length} with learned positions")
+    from .models import check_config  # late: models import torch
+
+    check_config(cfg)  # the backend's own size checks, before any data is read

@@ -29,8 +29,10 @@ from .checkpoint import load_config
 from .config import DecodeConfig
 from .errors import CheckpointError, ConfigError, DataError
 from .export import EXPORT_FORMAT, EXPORT_MARKER
-from .tokenizer import BOS, EOS, PAD, TextCodec
-from .translate import Result, Translation, empty, keep_best, with_truncation
+from .models import position_limit
+from .special import BOS, EOS, PAD
+from .tokenizer import TextCodec
+from .translate import Result, Translation, empty, keep_best, mark_too_long
 
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8_float32"}
 
@@ -111,9 +113,10 @@ class CT2Engine:
 
     # --- text <-> pieces ------------------------------------------------------------------------
     def _sources(self, texts: Sequence[str]) -> tuple[list[list[str]], list[bool]]:
-        limit = self.cfg.data.max_length
         ids = self.codec.encode(list(texts), side="src")
-        return [self.codec.tokens(x[:limit], side="src") for x in ids], [len(x) > limit for x in ids]
+        limit = position_limit(self.cfg.model)
+        return ([self.codec.tokens(x, side="src") for x in ids],
+                [limit is not None and len(x) + 1 > limit for x in ids])
 
     def _translation(self, text: str, src: list[str], pieces: list[str], score: float,
                      attention: list[list[float]]) -> Translation:
@@ -152,7 +155,7 @@ class CT2Engine:
                   progress: Callable[[int], None] | None) -> Result:
         translator = self.translator(decode.precision)
         options = self._options(decode)
-        sources, cut = self._sources(texts)
+        sources, too_long = self._sources(texts)
         out = [empty(t) for t in texts]
         todo = sorted((i for i, s in enumerate(sources) if s), key=lambda i: _limit(len(sources[i]), decode))
         if progress is not None and len(todo) < len(texts):
@@ -168,15 +171,14 @@ class CT2Engine:
                                     for h, s, a in zip(r.hypotheses, r.scores, r.attention)], nbest=decode.nbest > 1)
             if progress is not None:
                 progress(len(rows))
-        return with_truncation(out, cut)
+        return mark_too_long(out, too_long)
 
     def force(self, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig) -> Result:
         if len(texts) != len(targets):
             raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
         translator = self.translator(decode.precision)
-        sources, cut = self._sources(texts)
-        limit = self.cfg.data.max_length
-        tgt = [self.codec.tokens(x[:limit], side="tgt") for x in self.codec.encode(list(targets), side="tgt")]
+        sources, too_long = self._sources(texts)
+        tgt = [self.codec.tokens(x, side="tgt") for x in self.codec.encode(list(targets), side="tgt")]
         out = [empty(t) for t in texts]
         todo = [i for i in range(len(texts)) if sources[i] and tgt[i]]
         if todo:
@@ -187,5 +189,5 @@ class CT2Engine:
                                                 max_input_length=0)
             for i, s, f in zip(todo, scored, forced):
                 out[i] = self._translation(texts[i], sources[i], tgt[i], float(sum(s.log_probs)), f.attention[0])
-        return with_truncation(out, cut)
+        return mark_too_long(out, too_long)
 

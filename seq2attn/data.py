@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .special import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass

@@ -37,7 +37,8 @@ from . import __version__
 from .checkpoint import load
 from .errors import CheckpointError, ConfigError
 from .models.transformer import TransformerSeq2Seq, sinusoids
-from .tokenizer import BOS, EOS, UNK, TextCodec
+from .special import BOS, EOS, UNK
+from .tokenizer import TextCodec
 
 EXPORT_MARKER = "seq2attn-export.json"
 EXPORT_FORMAT = "seq2attn-ctranslate2"

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -100,3 +101,21 @@ def read_limited(path: str | Path, limit: int) -> bytes:
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit:,} bytes")
     return data
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` to stdout in full, or raise OSError. Python's buffered stdout can drop the
+    rest of a write that the system cut short (a full disk, a file-size limit) without an error, so
+    a real file descriptor is written directly, until every byte is out."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        fd = None
+    if fd is None:  # an in-memory stdout (tests, notebooks)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    data = memoryview(text.encode("utf-8"))
+    while data:
+        data = data[os.write(fd, data):]

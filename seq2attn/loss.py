@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .runtime import autocast
-from .tokenizer import PAD_ID
+from .special import PAD_ID
 
 CHUNK_ROWS = 1024  # tokens per chunk: 1024 x 8,000 float32 logits = 32 MB (fastest on the 2-core CPU)
 LOW_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .config import DecodeConfig
 from .data import Batch
 from .errors import ConfigError
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .special import BOS_ID, EOS_ID, PAD_ID
 
 NEVER_OUTPUT = (PAD_ID, BOS_ID)  # ids a model may score but a translation never contains
 
@@ -215,15 +215,25 @@ class _Ended:
     history: Tensor  # (n * K, t) tokens of each row before step t
     att_rows: Tensor  # (n * K, t)
 
-    def resolve(self) -> dict[str, Tensor]:
-        """Flat tensors over the F candidates that ended: sentence, score, norm (F,), ids and
-        att_rows (F, t + 1; the last id possibly EOS), n_ids (F,: ids without EOS)."""
+    def resolve(self) -> _Finished:
         s, c = self.ends.nonzero(as_tuple=True)
         r, tok = self.row[s, c], self.tok[s, c]
-        return {"sentence": self.sentence[s], "score": self.score[s, c], "norm": self.norm[s, c],
-                "ids": torch.cat([self.history[r], tok.unsqueeze(1)], dim=1),
-                "att_rows": torch.cat([self.att_rows[r], (self.offset + r).unsqueeze(1)], dim=1),
-                "n_ids": self.t + 1 - (tok == EOS_ID).long()}
+        return _Finished(sentence=self.sentence[s], score=self.score[s, c], norm=self.norm[s, c],
+                         ids=torch.cat([self.history[r], tok.unsqueeze(1)], dim=1),
+                         att_rows=torch.cat([self.att_rows[r], (self.offset + r).unsqueeze(1)], dim=1),
+                         n_ids=self.t + 1 - (tok == EOS_ID).long())
+
+
+@dataclass
+class _Finished:
+    """Flat tensors over the F candidates that ended at one step."""
+
+    sentence: Tensor  # (F,) batch row
+    score: Tensor  # (F,) total log-prob
+    norm: Tensor  # (F,) after the length penalty
+    ids: Tensor  # (F, t + 1) tokens, the last one possibly EOS
+    att_rows: Tensor  # (F, t + 1) attention-store row of each token
+    n_ids: Tensor  # (F,) tokens without EOS
 
 
 def _advance(beams: _Beams, logp: Tensor, *, t: int, offset: int, K: int, alpha: float,
@@ -312,14 +322,14 @@ def beam_search(model: nn.Module, batch: Batch, *, beam_size: int, alpha: float 
                           src_lengths=batch.src_lengths)
 
 
-def _best_finished(ended: list[dict[str, Tensor]], store: Tensor, *, n_sentences: int, nbest: int,
+def _best_finished(ended: list[_Finished], store: Tensor, *, n_sentences: int, nbest: int,
                    src_lengths: Tensor) -> list[list[Hypothesis]]:
     """The ``nbest`` best ended hypotheses of every sentence, best first, with their attention."""
-    cat = {key: torch.cat([e[key] for e in ended]) for key in ("sentence", "score", "norm", "n_ids")}
-    sentence, norm = cat["sentence"], cat["norm"]
-    width = max(e["ids"].size(1) for e in ended)
-    ids = torch.cat([nn.functional.pad(e["ids"], (0, width - e["ids"].size(1))) for e in ended])  # (F, T)
-    att_rows = torch.cat([nn.functional.pad(e["att_rows"], (0, width - e["att_rows"].size(1))) for e in ended])
+    sentence, norm = torch.cat([e.sentence for e in ended]), torch.cat([e.norm for e in ended])
+    score, n_ids = torch.cat([e.score for e in ended]), torch.cat([e.n_ids for e in ended])
+    width = max(e.ids.size(1) for e in ended)
+    ids = torch.cat([nn.functional.pad(e.ids, (0, width - e.ids.size(1))) for e in ended])  # (F, T)
+    att_rows = torch.cat([nn.functional.pad(e.att_rows, (0, width - e.att_rows.size(1))) for e in ended])
     order = norm.argsort(descending=True, stable=True)  # best first, then grouped by sentence
     order = order[sentence[order].argsort(stable=True)]
     counts = torch.bincount(sentence, minlength=n_sentences)
@@ -328,10 +338,10 @@ def _best_finished(ended: list[dict[str, Tensor]], store: Tensor, *, n_sentences
     chosen = order[rank < nbest]
     weights = store[att_rows[chosen]].cpu()  # (F', T, S)
     out: list[list[Hypothesis]] = [[] for _ in range(n_sentences)]
-    for j, (b, toks, n, score, ns) in enumerate(zip(
-            sentence[chosen].tolist(), ids[chosen].tolist(), cat["n_ids"][chosen].tolist(),
-            cat["score"][chosen].tolist(), norm[chosen].tolist())):
-        out[b].append(Hypothesis(toks[:n], score, weights[j, :n, : int(src_lengths[b])].clone(), ns))
+    for j, (b, toks, n, lp, ns) in enumerate(zip(
+            sentence[chosen].tolist(), ids[chosen].tolist(), n_ids[chosen].tolist(),
+            score[chosen].tolist(), norm[chosen].tolist())):
+        out[b].append(Hypothesis(toks[:n], lp, weights[j, :n, : int(src_lengths[b])].clone(), ns))
     return out
 
 

@@ -30,10 +30,8 @@ from tokenizers import (
 from .config import TokenizerConfig
 from .errors import CheckpointError, ConfigError, DataError
 from .fsutil import atomic_write_text
+from .special import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK, UNK_ID
 
-PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
-SPECIALS = (PAD, BOS, EOS, UNK)  # trainers give special tokens the first ids, in this order
 SIDES = ("src", "tgt")
 SPACE = "▁"  # U+2581, the visible stand-in for a space inside tokens
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,15 @@ from torch.nn.parallel import DistributedDataParallel
 from . import distributed
 from .averaging import average_last
 from .checkpoint import (
-    MANIFEST,
+    RunLock,
+    check_out_dir,
+    claim,
     drop_rows_after,
     load_config,
     load_trainer_state,
     load_weights,
+    read_manifest,
+    remove_run,
     save_checkpoint,
     save_setup,
     snapshots,
@@ -37,7 +41,7 @@ from .config import Config, TokenizerConfig, TrainConfig
 from .curve import append_metrics, draw_curve
 from .data import Batch, EpochPlan
 from .distributed import World
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, Seq2AttnError, brief
 from .loss import LossModel
 from .models import build_model, count_parameters
 from .optim import PER_BATCH_SCHEDULES, build_optimizer, build_scheduler
@@ -58,6 +62,8 @@ class Reporter:
 
     def step(self, row: dict[str, Any]) -> None: ...
 
+    def validating(self, step: int) -> None: ...
+
     def validation(self, row: dict[str, Any]) -> None: ...
 
     def stop(self) -> None: ...
@@ -68,11 +74,17 @@ class _Done(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training; the last checkpoint was saved before this was raised."""
+    """Ctrl-C, SIGTERM or SIGHUP during training; the last checkpoint was saved before this was
+    raised. ``signal`` is the signal's number (the CLI exits 128 + it)."""
 
-    def __init__(self, step: int):
+    def __init__(self, step: int, signum: int = signal.SIGINT):
         super().__init__(f"interrupted at step {step}")
         self.step = step
+        self.signal = signum
+
+
+class Diverged(Seq2AttnError):
+    """The training loss became NaN or infinite."""
 
 
 def resolve_device(name: str, *, local_rank: int | None = None) -> torch.device:
@@ -123,6 +135,7 @@ class Trainer:
     state: TrainState = field(default_factory=TrainState)
     reporter: Reporter = field(default_factory=Reporter)
     world: World = field(default_factory=World)
+    lock: RunLock | None = None  # rank 0 holds the model directory for the whole run
 
     def __post_init__(self) -> None:
         tc = self.cfg.train
@@ -196,6 +209,11 @@ class Trainer:
                          device=self.device)
 
     # --- bookkeeping -------------------------------------------------------------------------
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def log(self, row: dict[str, Any]) -> None:
         if not self.world.main:
             return
@@ -226,6 +244,8 @@ class Trainer:
     def restore(self) -> None:
         saved = load_trainer_state(self.out)
         try:
+            _check_counters(saved["counters"])
+            _check_optimizer_state(self.optimizer, saved["optimizer"])
             self.optimizer.load_state_dict(saved["optimizer"])
             if self.scheduler:
                 self.scheduler.load_state_dict(saved["scheduler"])
@@ -233,8 +253,8 @@ class Trainer:
             torch.set_rng_state(saved["torch_rng"])
             if self.device.type == "cuda" and "cuda_rng" in saved:
                 torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise CheckpointError(f"{self.out / 'trainer.pt'}: does not fit this model ({type(e).__name__})") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"{self.out / 'trainer.pt'}: does not fit this model ({brief(e, 100)})") from None
         if self.world.main:
             drop_rows_after(self.out / "metrics.jsonl", self.state.step)
 
@@ -253,18 +273,60 @@ class Trainer:
         return patience is not None and self.state.bad_validations >= patience
 
 
+def _check_counters(counters: Any) -> None:
+    """Every TrainState field present, with its type: a step of "60" or 1.5 is not a position."""
+    hints = {f.name: f.type for f in fields(TrainState)}
+    if not isinstance(counters, dict) or set(counters) != set(hints):
+        raise KeyError("counters")
+    for name, value in counters.items():
+        kind = int if hints[name] in ("int", int) else float
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise TypeError(f"counters.{name} = {value!r} is not {'an integer' if kind is int else 'a number'}")
+
+
+def _check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Any) -> None:
+    """The saved optimizer moments must have the shapes of this model's parameters: torch would
+    only notice at the first step, inside the update."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    state, groups = saved["state"], saved["param_groups"]
+    if sum(len(g["params"]) for g in groups) != len(params):
+        raise ValueError(f"{len(params)} parameters here, a different number in the saved optimizer")
+    for i, p in enumerate(params):
+        for key, value in state.get(i, {}).items():
+            if torch.is_tensor(value) and value.dim() > 0 and value.shape != p.shape:
+                raise ValueError(f"optimizer {key} of parameter {i} has shape {tuple(value.shape)}, "
+                                 f"the model {tuple(p.shape)}")
+
+
 def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -> Trainer:
-    """Everything the loop needs: data, tokenizer, model, optimizer (restored with ``resume``)."""
+    """Everything the loop needs: data, tokenizer, model, optimizer (restored with ``resume``).
+
+    The directory is checked before anything is read or written, then claimed (locked, marked as
+    ours) by rank 0 for the whole run. A fresh run that fails before its first checkpoint removes
+    the directory again when it created it (else the next run may start over in it)."""
+    world = distributed.world_from_env()
+    created = world.main and not resume and not out.exists()
+    if world.main:
+        check_out_dir(out, resume=resume)
     if resume:
-        if not (out / MANIFEST).is_file():
-            raise CheckpointError(f"--resume: {out} holds no model to resume")
         saved = load_config(out)
         cfg = replace(saved, train=replace(saved.train, **_resumable(cfg.train)))
-    elif (out / MANIFEST).exists():
-        raise ConfigError(f"--out {out}: already holds a model; pass --resume or choose another directory")
-    world = distributed.world_from_env()
     if not world.main:
         reporter = Reporter()  # one voice: rank 0's
+    lock = claim(out, resume=resume) if world.main else None
+    try:
+        return _build(cfg, out, resume=resume, reporter=reporter, world=world, lock=lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        if created:
+            remove_run(out)
+        raise
+
+
+def _build(cfg: Config, out: Path, *, resume: bool, reporter: Reporter, world: World,
+           lock: RunLock | None) -> Trainer:
+    """The body of :func:`build_trainer`, run while rank 0 holds the directory."""
     seed_everything(cfg.train.seed)
     keep_freed_memory()  # see seq2attn/runtime.py
     if cfg.train.threads:
@@ -281,10 +343,11 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     else:
         # the store's tokenizer is the model's: its config is what the model directory records
         cfg = replace(cfg, tokenizer=TokenizerConfig(**store.manifest["tokenizer"]["config"]))
+    data = TrainData.from_store(store, max_length=cfg.data.max_length)
+    if not resume:
         if world.main:
             save_setup(out, cfg, codec)
         distributed.barrier(world)
-    data = TrainData.from_store(store, max_length=cfg.data.max_length)
     if data.dropped:
         reporter.message(f"dropped {data.dropped:,} of {data.dropped + len(data.index):,} training pairs that are "
                          f"empty or longer than data.max_length={cfg.data.max_length} tokens")
@@ -296,7 +359,7 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     optimizer = build_optimizer(model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train)
     trainer = Trainer(cfg, out, model, codec, optimizer, scheduler, device, data, dev, dev_ids,
-                      reporter=reporter, world=world)
+                      reporter=reporter, world=world, lock=lock)
     if resume:
         load_weights(out, model, which="last", device=device)
         trainer.restore()
@@ -310,25 +373,30 @@ def _resumable(t: TrainConfig) -> dict[str, Any]:
     return {k: getattr(t, k) for k in ("max_steps", "max_epochs", "max_minutes", "device", "threads")}
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class _CtrlC:
-    """The first Ctrl-C only sets a flag that the loop checks between steps, so it never lands in
-    the middle of a step, a checkpoint write or a progress-bar update (an exception raised there
-    can leave a lock held and hang the exit). A second Ctrl-C interrupts at once."""
+    """Ctrl-C, SIGTERM (a scheduler's kill, ``docker stop``) and SIGHUP (a closed terminal) only
+    set a flag that the loop checks between steps, so none lands in the middle of a step, a
+    checkpoint write or a progress-bar update (an exception raised there can leave a lock held
+    and hang the exit). A second signal interrupts at once."""
 
     def __init__(self):
         self.pressed = False
-        self.previous = None
+        self.signum: int = signal.SIGINT
+        self.previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
 
     def _handle(self, signum, frame) -> None:
-        self.pressed = True
+        self.pressed, self.signum = True, signum
         self.restore()
 
     def restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        self.previous = {}
 
 
 def run(trainer: Trainer) -> TrainState:
@@ -366,6 +434,8 @@ def _loop(trainer: Trainer) -> TrainState:
             if st.step % tc.log_every == 0:
                 now = time.monotonic()
                 mine = sum(b.n_tgt_tokens for b in batches)
+                if tc.precision != "fp16":  # fp16's loss scaler skips the steps with an inf on purpose
+                    _check_finite(trainer, float(loss), "train")
                 row = {"kind": "train", "step": st.step, "epoch": st.epoch, "loss": round(float(loss) / mine, 4),
                        "lr": trainer.optimizer.param_groups[0]["lr"],
                        "tokens_per_s": round(tokens / max(now - window_start, 1e-9), 1),
@@ -385,7 +455,7 @@ def _loop(trainer: Trainer) -> TrainState:
         st.minutes = elapsed()
         trainer.save(best=False)
         trainer.reporter.stop()
-        raise Interrupted(st.step) from None
+        raise Interrupted(st.step, ctrl_c.signum) from None
     finally:
         ctrl_c.restore()
     st.minutes = elapsed()
@@ -395,6 +465,15 @@ def _loop(trainer: Trainer) -> TrainState:
         _average(trainer)
     trainer.reporter.stop()
     return st
+
+
+def _check_finite(trainer: Trainer, loss: float, which: str) -> None:
+    """A NaN or infinite loss ends the run before it can be saved (and never becomes "best")."""
+    if not math.isfinite(loss):
+        kept = read_manifest(trainer.out)["weights"].get("last") if trainer.world.main else None
+        where = f"the last checkpoint (step {kept['step']}) is kept" if kept else "no checkpoint was saved"
+        raise Diverged(f"{which} loss is {loss} at step {trainer.state.step}: training diverged; {where}; "
+                       "lower train.lr or set train.clip_norm")
 
 
 def _sync_point(tc: TrainConfig, st: TrainState, world: World) -> bool:
@@ -411,7 +490,9 @@ def _gpu_memory(device: torch.device) -> dict[str, float]:
 def _validate(trainer: Trainer) -> bool:
     """Rank 0 validates; every rank applies its result, so that the learning-rate schedule and
     early stopping agree on all of them."""
+    trainer.reporter.validating(trainer.state.step)
     result = distributed.share(trainer.world, trainer.validate() if trainer.world.main else None)
+    _check_finite(trainer, result["loss"], "dev")
     st = trainer.state
     row = {"kind": "valid", "step": st.step, "epoch": st.epoch, "minutes": round(st.minutes, 3),
            **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}}
@@ -438,7 +519,8 @@ def _attention_image(trainer: Trainer) -> None:
     _picture("the attention image", trainer, lambda: draw_pair(
         trainer.model, trainer.codec, src=trainer.dev.src[0], tgt=trainer.dev.tgt[0],
         max_length=trainer.cfg.data.max_length, device=trainer.device,
-        path=trainer.out / "attention" / f"step-{trainer.state.step}.png", title=f"step {trainer.state.step}"))
+        path=trainer.out / "attention" / f"step-{trainer.state.step}.png",
+        title=f"step {trainer.state.step}: {trainer.dev.src[0]}  ->  {trainer.dev.tgt[0]}"))
 
 
 def _picture(what: str, trainer: Trainer, draw: Callable[[], None]) -> None:
@@ -473,4 +555,7 @@ def _limit_reached(tc: TrainConfig, st: TrainState, minutes: float, world: World
 def train(cfg: Config, out: str | Path, *, resume: bool = False, reporter: Reporter | None = None) -> TrainState:
     """Train a model into directory ``out`` (see :mod:`seq2attn.checkpoint` for its files)."""
     trainer = build_trainer(cfg, Path(out), resume=resume, reporter=reporter or Reporter())
-    return run(trainer)
+    try:
+        return run(trainer)
+    finally:
+        trainer.release()

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import select
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,11 @@ from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
 from .errors import DataError
+from .fsutil import atomic_write, write_stdout
+from .models import position_limit
 from .runtime import autocast, check_precision, for_precision
 from .search import Hypothesis, check_decode, force_decode, search
-from .tokenizer import EOS
+from .special import EOS
 
 FORMATS = ("text", "jsonl")
 
@@ -40,7 +41,7 @@ class Translation:
     norm_score: float | None = None  # score after the length penalty (None: same as score)
     nbest: list[Translation] = field(default_factory=list)  # best first, this one first; only when
     # decode.nbest > 1
-    truncated: bool = False  # the source was longer than the model's max length and was cut
+    too_long: bool = False  # the source passed the model's position limit (translated whole all the same)
 
     def __post_init__(self) -> None:
         if self.norm_score is None:
@@ -63,14 +64,15 @@ class Translation:
 @dataclass
 class Result:
     translations: list[Translation]
-    truncated: int  # sources cut to the model's max length
+    too_long: int  # sources past the model's position limit
 
 
 def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
-    """Source ids cut to the model's max length, and which sources were cut."""
-    limit = loaded.cfg.data.max_length
+    """Source ids in full (data.max_length filters training pairs, it does not cut inputs), and
+    which sources pass the model's position limit, counting the EOS the search appends."""
     ids = loaded.codec.encode(list(texts), side="src")
-    return [x[:limit] for x in ids], [len(x) > limit for x in ids]
+    limit = position_limit(loaded.cfg.model)
+    return ids, [limit is not None and len(x) + 1 > limit for x in ids]
 
 
 def keep_best(options: list[Translation], *, nbest: bool) -> Translation:
@@ -80,11 +82,11 @@ def keep_best(options: list[Translation], *, nbest: bool) -> Translation:
     return options[0]
 
 
-def with_truncation(out: list[Translation], cut: list[bool]) -> Result:
-    """The result of a run, each translation marked when its source was cut."""
-    for t, was_cut in zip(out, cut):
-        t.truncated = was_cut
-    return Result(out, sum(cut))
+def mark_too_long(out: list[Translation], too_long: list[bool]) -> Result:
+    """The result of a run, each translation marked when its source passed the position limit."""
+    for t, long in zip(out, too_long):
+        t.too_long = long
+    return Result(out, sum(too_long))
 
 
 def _wrap(loaded: Loaded, text: str, src_ids: list[int], hyp: Hypothesis) -> Translation:
@@ -108,7 +110,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
     model = for_precision(loaded.model, decode.precision)
-    src_ids, truncated = _encode_sources(loaded, texts)
+    src_ids, too_long = _encode_sources(loaded, texts)
     todo = [i for i, ids in enumerate(src_ids) if ids]
     out = [empty(t) for t in texts]
     if progress is not None and len(todo) < len(texts):
@@ -125,7 +127,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
             out[i] = keep_best(options, nbest=decode.nbest > 1)
         if progress is not None:
             progress(len(batch))
-    return with_truncation(out, truncated)
+    return mark_too_long(out, too_long)
 
 
 def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig,
@@ -136,8 +138,8 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
     model = for_precision(loaded.model, decode.precision)
-    src_ids, truncated = _encode_sources(loaded, texts)
-    tgt_ids = [x[: loaded.cfg.data.max_length] for x in loaded.codec.encode(list(targets), side="tgt")]
+    src_ids, too_long = _encode_sources(loaded, texts)
+    tgt_ids = loaded.codec.encode(list(targets), side="tgt")
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
     out = [empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):
@@ -145,7 +147,7 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
             hyps = force_decode(model, batch.to(device))
         for i, hyp in zip(batch.indices, hyps):
             out[i] = _wrap(loaded, texts[i], src_ids[i], hyp)
-    return with_truncation(out, truncated)
+    return mark_too_long(out, too_long)
 
 
 # --- output lines ------------------------------------------------------------------------------
@@ -184,22 +186,19 @@ def translate_stream(run: Callable[[list[str]], list[Translation]], source: Bina
                      fmt: str, nbest: bool = False, chunk_lines: int = STREAM_CHUNK) -> int:
     """Translate ``source`` chunk by chunk with ``run`` and write the lines of each chunk as soon
     as it is done: to stdout, flushed, or to ``output`` (atomically, once the input ends).
-    Returns how many sources were cut to the model's max length."""
-    truncated = 0
+    Returns how many sources passed the model's position limit."""
+    too_long = 0
 
     def fill(write: Callable[[str], object]) -> None:
-        nonlocal truncated
+        nonlocal too_long
         for chunk in read_chunks(source, max_lines=chunk_lines):
             out = run(chunk)
-            truncated += sum(t.truncated for t in out)
+            too_long += sum(t.too_long for t in out)
             write("".join(format_line(t, fmt=fmt, nbest=nbest) + "\n" for t in out))
-            if output is None:
-                sys.stdout.flush()
 
     if output is None:
-        fill(sys.stdout.write)
-        return truncated
-    from .fsutil import atomic_write
+        fill(write_stdout)  # written in full (flushed) after each chunk, or an OSError
+        return too_long
 
     def to_file(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -209,7 +208,7 @@ def translate_stream(run: Callable[[list[str]], list[Translation]], source: Bina
         atomic_write(output, to_file)
     except OSError as e:
         raise DataError(f"{output}: cannot write ({e.strerror})") from None
-    return truncated
+    return too_long
 
 
 # --- reading a stream in chunks ----------------------------------------------------------------
@@ -218,6 +217,8 @@ def _decode_line(raw: bytes, number: int, name: str) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{name} line {number}: not valid UTF-8") from None
+    if number == 1:  # a BOM (Windows editors write one) is no part of the first sentence
+        text = text.removeprefix("\ufeff")
     return text.removesuffix("\r")
 
 

@@ -36,7 +36,8 @@ from seq2attn.corpora import (
 )
 from seq2attn.errors import ConfigError, DataError
 from seq2attn.generated import LEX_ADJECTIVES, LEX_ADVERBS, LEX_DETERMINERS, LEX_NOUNS, LEX_VERBS
-from seq2attn.tokenizer import EOS, TextCodec
+from seq2attn.special import EOS
+from seq2attn.tokenizer import TextCodec
 from seq2attn.train import Reporter, train
 
 runner = CliRunner()
@@ -188,6 +189,30 @@ def test_heatmap_wraps_to_a_narrow_console():
     assert "(source 1-" in text and "of 21)" in text and "a [title]" in text
 
 
+@pytest.mark.parametrize("width", range(24, 101, 4))
+def test_heatmap_panels_keep_every_target_label(width):
+    src = ["Donaudampf", "und", "▁Kapitänsmütze", "x", "yy", "zzz"] * 4 + [EOS]
+    tgt = ["▁the", "▁Danube", "▁steam", "ship"]
+    w = torch.softmax(torch.arange(4 * 25, dtype=torch.float).reshape(4, 25).sin() * 4, dim=1)
+    console = Console(width=width, record=True, color_system=None)
+    console.print(heatmap(Alignment(src, tgt, w), width=width, title="greedy"))
+    text = console.export_text()
+    panels = max(text.count("(source "), 1)
+    assert all(text.count(label) == panels for label in tgt), text  # every panel has all row labels
+    assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_heatmap_leaves_small_weights_on_the_terminal_background():
+    w = torch.tensor([[0.0, 0.002, 0.998], [0.5, 0.5, 0.0]])
+    console = Console(width=80, force_terminal=True, color_system="truecolor")
+    with console.capture() as capture:
+        console.print(heatmap(Alignment(["a", "b", EOS], ["x", "y"], w)))
+    ansi = capture.get()
+    assert "48;2;0;0;0" not in ansi  # no forced black background anywhere
+    assert ansi.count("48;2;") == 3  # three cells of 1% or more are shaded, the rest are not
+    assert "100" in ansi and " 50" in ansi
+
+
 def test_heatmap_cuts_very_long_tokens():
     a = Alignment(["x" * 40, EOS], ["y" * 40], torch.tensor([[0.5, 0.5]]))
     console = Console(width=60, record=True, color_system=None)
@@ -264,10 +289,8 @@ def test_align_files_with_beam_one(tiny_model, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["a b", "--src", "s.txt"], "one of the two"),
+        (["a b", "--src", "s.txt"], "one of them"),
         (["--src", "s.txt", "--gold", "g"], "--gold needs --src and --tgt"),
-        (["a b", "--format", "xml"], "--format 'xml'"),
-        (["a b", "--level", "char"], "--level 'char'"),
         (["a b", "--layer", "1"], "model.backend=rnn"),
         (["a b", "--png", "a.gif"], "unknown image type"),
     ],

@@ -130,7 +130,7 @@ def test_average_command_and_weights_option(averaged_model, reverse_files, tmp_p
     assert result.exit_code == 1 and "fewer than --last 3" in result.output
     assert load(averaged_model, which="averaged").which == "averaged"
     src = reverse_files["dev"][0]
-    for weights, code, message in [("last", 0, ""), ("avg", 1, "weights='avg' (--weights); choose one of: best, last, averaged")]:
+    for weights, code, message in [("last", 0, ""), ("avg", 2, "'avg' is not one of 'best', 'last', 'averaged'")]:
         result = runner.invoke(app, ["translate", "-m", str(averaged_model), "-i", str(src), "-q", "--device", "cpu",
                                      "--weights", weights])
         assert result.exit_code == code and message in result.output

@@ -98,7 +98,11 @@ def test_corpora_prepare_and_list(tmp_path):
     result = run("corpora", "prepare", "copy", "--out", tmp_path / "c")
     assert result.exit_code == 0
     assert (tmp_path / "c" / "test.src").read_text() == (tmp_path / "c" / "test.tgt").read_text()
-    assert "multi30k" in run("corpora", "list").stderr
+    listed = run("corpora", "list")
+    assert "multi30k" in listed.stdout and listed.stderr == ""
+    rows = [json.loads(line) for line in run("corpora", "list", "--json").stdout.splitlines()]
+    assert {r["name"] for r in rows} >= {"multi30k", "dates", "copy"}
+    assert all(r["sizes"]["train"] > 0 and r["languages"] for r in rows)
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -152,8 +156,22 @@ def test_bad_options(tmp_path, args, needle):
     one_line_error(run("train", "--out", tmp_path / "m", "--corpus", "copy", *args), needle)
 
 
-def test_usage_error_exits_2():
-    assert run("translate").exit_code == 2
+@pytest.mark.parametrize("args, needle", [
+    (["translate"], "Missing option '--model'"),
+    (["translate", "-m", "x", "--bogus"], "No such option: --bogus"),
+    (["translate", "-m", "x", "--quiet", "true"], "unexpected extra argument"),
+    (["translate", "-m", "x", "--format", "xml"], "'xml' is not one of 'text', 'jsonl'"),
+    (["align", "-m", "x", "a", "--level", "char"], "'char' is not one of"),
+    (["score"], "Missing argument 'FILE'"),
+    (["score", "only-hyp.txt"], "give the reference file(s)"),
+    (["nosuchcommand"], "No such command"),
+])
+def test_usage_errors_are_one_line_with_a_hint_and_exit_2(args, needle):
+    result = run(*args)
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seq2attn: error:") and needle in lines[0], result.stderr
+    assert lines[0].endswith("--help)") and result.stdout == ""
 
 
 def test_bad_config_file(tmp_path):

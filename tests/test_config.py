@@ -55,3 +55,29 @@ def test_round_trip_through_dict():
     assert config_from_dict(to_dict(cfg), "x") == cfg
     assert cfg.data.train == ("a.de", "a.en")
     assert to_dict(Config())["train"]["max_steps"] is None
+
+
+def test_config_is_a_leaf_module():
+    # importing the config pulls in neither torch nor the models: they import it, not the other way
+    import subprocess
+    import sys
+
+    code = ("import sys, seq2attn.config; bad = [m for m in sys.modules if m == 'torch' or "
+            "m.startswith(('seq2attn.models', 'seq2attn.tokenizer', 'seq2attn.attention'))]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_backend_choice_has_a_registered_model():
+    from typing import get_args, get_type_hints
+
+    from seq2attn.config import ModelConfig
+    from seq2attn.models import BACKENDS, build_model, position_limit
+
+    assert set(get_args(get_type_hints(ModelConfig)["backend"])) == set(BACKENDS)
+    for name in BACKENDS:
+        cfg = ModelConfig(backend=name, emb_size=16, hidden_size=8, dec_hidden_size=16, ff_size=32, heads=2,
+                          max_positions=50)
+        assert isinstance(build_model(cfg, src_vocab=20, tgt_vocab=20), BACKENDS[name])
+    assert position_limit(ModelConfig(backend="transformer", max_positions=50)) == 50
+    assert position_limit(ModelConfig(backend="rnn")) is None

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seq2attn.data import bucket, length_filter, make_batches
-from seq2attn.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from seq2attn.special import BOS_ID, EOS_ID, PAD_ID
 
 
 @settings(max_examples=60, deadline=None)

@@ -114,3 +114,13 @@ def test_a_manifest_names_only_known_files_inside_the_directory(tiny_model, tmp_
     (model_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="manifest"):
         checkpoint.load(model_dir)
+
+
+def test_corpora_prepare_writes_files_like_open_does(tmp_path):
+    from seq2attn.corpora import load_corpus
+    from seq2attn.textfiles import write_splits
+
+    with open(tmp_path / "plain", "w"):
+        pass
+    paths = write_splits(load_corpus("copy", src_lang=None, tgt_lang=None, data_dir=None, seed=1), tmp_path / "c")
+    assert {mode(p) for p in paths} == {mode(tmp_path / "plain")}

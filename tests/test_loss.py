@@ -11,7 +11,7 @@ from torch import nn
 
 from seq2attn import loss as loss_mod
 from seq2attn.loss import token_loss
-from seq2attn.tokenizer import PAD_ID
+from seq2attn.special import PAD_ID
 
 
 def _grads(hidden, layer, target, **kw):

@@ -19,7 +19,7 @@ from seq2attn.errors import ConfigError
 from seq2attn.models import build_model
 from seq2attn.models.base import StepOutput
 from seq2attn.search import ban_repeats, beam_search, greedy, length_penalty, sample, search
-from seq2attn.tokenizer import EOS_ID, PAD_ID, UNK_ID
+from seq2attn.special import EOS_ID, PAD_ID, UNK_ID
 
 LIMITS = {"max_len_a": 1.5, "max_len_b": 5}
 

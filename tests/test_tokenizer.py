@@ -12,17 +12,10 @@ from hypothesis import strategies as st
 
 from seq2attn.config import TOKENIZER_KINDS, TokenizerConfig
 from seq2attn.errors import CheckpointError, ConfigError, DataError
+from seq2attn.special import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, UNK, UNK_ID
 from seq2attn.tokenizer import (
-    BOS,
-    BOS_ID,
     BUILDERS,
-    EOS,
-    EOS_ID,
-    PAD,
-    PAD_ID,
     SPACE,
-    UNK,
-    UNK_ID,
     Encoded,
     TextCodec,
 )

@@ -9,7 +9,7 @@ import pytest
 from seq2attn.checkpoint import load
 from seq2attn.config import resolve_config
 from seq2attn.corpora import CORPORA, load_corpus
-from seq2attn.errors import CheckpointError, ConfigError
+from seq2attn.errors import CheckpointError
 from seq2attn.metrics import exact_match
 from seq2attn.train import train
 from seq2attn.translate import translate
@@ -68,7 +68,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path, reverse_files):
 
 def test_refuses_to_overwrite_a_model(tmp_path, reverse_files):
     train(_tiny_cfg(reverse_files, max_steps=2), tmp_path / "m")
-    with pytest.raises(ConfigError, match="already holds a model"):
+    with pytest.raises(CheckpointError, match="already holds a model"):
         train(_tiny_cfg(reverse_files, max_steps=2), tmp_path / "m")
 
 

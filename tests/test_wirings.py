@@ -15,7 +15,7 @@ from seq2attn.data import collate
 from seq2attn.metrics import exact_match
 from seq2attn.models import build_model
 from seq2attn.search import greedy
-from seq2attn.tokenizer import PAD_ID
+from seq2attn.special import PAD_ID
 from seq2attn.train import train
 from seq2attn.translate import translate
 

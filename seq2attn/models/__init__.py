@@ -4,23 +4,36 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import BACKENDS, ModelConfig
+from ..config import Config, ModelConfig
 from ..errors import ConfigError
 from .base import Features, ForwardOutput, StepOutput
+from .rnn import RNNSeq2Seq
+from .transformer import TransformerSeq2Seq
+
+# model.backend -> its model class; each class has build(), check_config() and position_limit()
+BACKENDS: dict[str, type[nn.Module]] = {"rnn": RNNSeq2Seq, "transformer": TransformerSeq2Seq}
+
+
+def _backend(cfg: ModelConfig) -> type[nn.Module]:
+    if cfg.backend not in BACKENDS:
+        raise ConfigError(f"model.backend={cfg.backend!r}; choose one of: {', '.join(BACKENDS)}")
+    return BACKENDS[cfg.backend]
+
+
+def check_config(cfg: Config) -> None:
+    """The chosen backend's own checks (sizes that must fit together), before any data is read."""
+    _backend(cfg.model).check_config(cfg)
 
 
 def build_model(cfg: ModelConfig, *, src_vocab: int, tgt_vocab: int, joint: bool = False) -> nn.Module:
     """``joint``: source and target share one tokenizer (``tokenizer.joint``); the Transformer then
     shares its source and target embeddings when ``model.share_embeddings`` is auto."""
-    from . import rnn, transformer
+    return _backend(cfg).build(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab, joint=joint)
 
-    if cfg.backend == "rnn":
-        return rnn.RNNSeq2Seq(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
-    if cfg.backend == "transformer":
-        share = joint if cfg.share_embeddings == "auto" else bool(cfg.share_embeddings)
-        return transformer.TransformerSeq2Seq(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
-                                              share_embeddings=share)
-    raise ConfigError(f"model.backend={cfg.backend!r}; choose one of: {', '.join(BACKENDS)}")
+
+def position_limit(cfg: ModelConfig) -> int | None:
+    """The longest sequence (tokens, EOS included) the model has positions for; None: no limit."""
+    return _backend(cfg).position_limit(cfg)
 
 
 def set_alignment(model: nn.Module, *, layer: int | None, head: int | None) -> None:
@@ -37,4 +50,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["Features", "ForwardOutput", "StepOutput", "build_model", "count_parameters", "set_alignment"]
+__all__ = ["BACKENDS", "Features", "ForwardOutput", "StepOutput", "build_model", "check_config",
+           "count_parameters", "position_limit", "set_alignment"]

@@ -12,10 +12,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..attention import ATTENTIONS, Memory, build_attention
-from ..config import ModelConfig, attention_name
+from ..attention import ATTENTIONS, Memory, attention_name, build_attention
+from ..config import Config, ModelConfig
 from ..errors import ConfigError
-from ..tokenizer import PAD_ID
+from ..special import PAD_ID
 from .base import Features, ForwardOutput, StepOutput
 
 
@@ -64,9 +64,14 @@ def _scorer_sizes(cfg: ModelConfig) -> dict[str, int]:
             "heads": cfg.heads}
 
 
+def check_config(cfg: Config) -> None:
+    """This backend's checks, run by ``config.validate`` before any data is read."""
+    check_sizes(cfg.model)
+
+
 def check_sizes(cfg: ModelConfig) -> None:
-    """Size constraints of this backend's config, checked by ``config.validate`` before any data
-    is read (an unknown scorer name is reported there, before this runs)."""
+    """Size constraints of the chosen scorer (an unknown scorer name is reported by
+    ``config.validate``, before this runs)."""
     ATTENTIONS[attention_name(cfg)].check_sizes(**_scorer_sizes(cfg))
     if cfg.tie_embeddings and cfg.emb_size != cfg.dec_hidden_size:
         raise ConfigError(f"model.tie_embeddings needs model.emb_size={cfg.emb_size} == "
@@ -173,6 +178,16 @@ DECODERS: dict[str, type[_Decoder]] = {"bahdanau": BahdanauDecoder, "luong": Luo
 
 
 class RNNSeq2Seq(nn.Module):
+    check_config = staticmethod(check_config)
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, *, src_vocab: int, tgt_vocab: int, joint: bool) -> RNNSeq2Seq:
+        return cls(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+
+    @staticmethod
+    def position_limit(cfg: ModelConfig) -> None:
+        return None  # a GRU has no positions: any length goes
+
     def __init__(self, cfg: ModelConfig, *, src_vocab: int, tgt_vocab: int):
         super().__init__()
         check_sizes(cfg)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..config import ModelConfig
+from ..config import Config, ModelConfig
 from ..errors import ConfigError
-from ..tokenizer import PAD_ID
+from ..special import PAD_ID
 from .base import Features, ForwardOutput, StepOutput
 from .mha import KV, MultiHeadAttention, causal_mask
 
@@ -191,9 +191,41 @@ def _init(module: nn.Module, d_model: int) -> None:
                     m.weight[m.padding_idx].zero_()
 
 
+def check_config(cfg: Config) -> None:
+    """This backend's checks, run by ``config.validate`` before any data is read."""
+    m = cfg.model
+    if m.emb_size % m.heads:
+        raise ConfigError(f"model.emb_size={m.emb_size} must be divisible by model.heads={m.heads} "
+                          "(each head gets emb_size / heads dimensions)")
+    if m.align_layer is not None and not 0 <= m.align_layer < m.dec_layers:
+        raise ConfigError(f"model.align_layer={m.align_layer}; choose 0..{m.dec_layers - 1} "
+                          f"(model.dec_layers={m.dec_layers}) or null for the last")
+    if m.align_head is not None and not 0 <= m.align_head < m.heads:
+        raise ConfigError(f"model.align_head={m.align_head}; choose 0..{m.heads - 1} "
+                          f"(model.heads={m.heads}) or null for the average")
+    if m.share_embeddings is True and not cfg.tokenizer.joint:
+        raise ConfigError("model.share_embeddings=true needs tokenizer.joint=true (one vocabulary); "
+                          "or set model.share_embeddings=auto")
+    if m.positional == "learned" and m.max_positions <= cfg.data.max_length:
+        raise ConfigError(f"model.max_positions={m.max_positions}; must exceed data.max_length="
+                          f"{cfg.data.max_length} with learned positions")
+
+
 class TransformerSeq2Seq(nn.Module):
     """The whole model, wired where you can see it: embeddings, N encoder layers, N decoder layers,
     final layer norms (pre-norm only), the vocabulary projection."""
+
+    check_config = staticmethod(check_config)
+
+    @staticmethod
+    def position_limit(cfg: ModelConfig) -> int:
+        return cfg.max_positions  # the position table (learned positions reuse its last row past it)
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, *, src_vocab: int, tgt_vocab: int, joint: bool) -> TransformerSeq2Seq:
+        # share_embeddings auto: one embedding when source and target share one tokenizer
+        share = joint if cfg.share_embeddings == "auto" else bool(cfg.share_embeddings)
+        return cls(cfg, src_vocab=src_vocab, tgt_vocab=tgt_vocab, share_embeddings=share)
 
     def __init__(self, cfg: ModelConfig, *, src_vocab: int, tgt_vocab: int, share_embeddings: bool):
         super().__init__()

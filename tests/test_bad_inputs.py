@@ -1,0 +1,268 @@
+"""Bad input, as a hostile user would give it, as one table: every row runs one command on inputs a
+builder made and expects an exit code, one line on stderr holding a fragment, no traceback, and
+every file under the test directory unchanged (sha256), nothing created, nothing deleted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from seq2attn.checkpoint import RunLock
+from seq2attn.cli import app
+from seq2attn.fsutil import sha256
+
+runner = CliRunner()
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(9))
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[Path, Path, dict], list]  # (tmp dir, model copy, corpus files) -> CLI arguments
+    code: int
+    fragment: str
+    stdin: str | None = None
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under ``root`` and its sha256 (links as their target)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = Path(dirpath, name)
+            rel = str(path.relative_to(root))
+            out[rel] = f"-> {os.readlink(path)}" if path.is_symlink() else sha256(path)
+    return out
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def training(tmp, files, *extra, out=None) -> list:
+    (src, tgt), (dsrc, dtgt) = files["train"], files["dev"]
+    return ["train", "--out", out or tmp / "new", "--train", src, tgt, "--dev", dsrc, dtgt,
+            "--set", "tokenizer.kind=wordlevel", *extra]
+
+
+def edit_manifest(model: Path, change: Callable[[dict], None]) -> None:
+    manifest = json.loads((model / "manifest.json").read_text())
+    change(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+
+
+def edit_trainer(model: Path, change: Callable[[dict], None]) -> None:
+    state = torch.load(model / "trainer.pt", weights_only=True)
+    change(state)
+    torch.save(state, model / "trainer.pt")
+    edit_manifest(model, lambda m: m["trainer"].update(sha256=sha256(model / "trainer.pt")))
+
+
+def shrink_moments(state: dict) -> None:
+    """The optimizer state of a model with a smaller first parameter."""
+    for moments in state["optimizer"]["state"].values():
+        for key in ("exp_avg", "exp_avg_sq"):
+            moments[key] = moments[key][..., :1].clone()
+        break
+
+
+def user_dir(tmp: Path) -> Path:
+    d = tmp / "mine"
+    write(d / "config.yaml", "my own notes\n")
+    write(d / "tokenizer.json", "{}\n")
+    write(d / "src_tokenizer.json", "{}\n")
+    write(d / "metrics.jsonl", "{\"mine\": 1}\n")
+    return d
+
+
+def locked(tmp: Path) -> Path:
+    d = tmp / "busy"
+    d.mkdir()
+    locked.held = RunLock(d)  # released by the test
+    return d
+
+
+def resume(model: Path, *extra) -> list:
+    return ["train", "--out", model, "--resume", *extra]
+
+
+def translating(model: Path, files: dict) -> list:
+    return ["translate", "-m", model, "-i", files["dev"][0]]
+
+
+def replace_by(path: Path, make: Callable[[Path], None]) -> None:
+    path.unlink()
+    make(path)
+
+
+def then(_effect, args: list) -> list:
+    """The arguments, once the builder's side effect (evaluated first, as an argument) is done."""
+    return args
+
+
+CASES = [
+    # 1, 8: a directory that is not ours is never written into; a file is not a directory
+    Case("train into a user's directory", lambda t, m, f: training(t, f, out=user_dir(t)), 1,
+         "not a seq2attn model directory"),
+    Case("train --out a file", lambda t, m, f: training(t, f, out=write(t / "afile", "data\n")), 1,
+         "not a directory"),
+    Case("train --out a model", lambda t, m, f: training(t, f, out=m), 1, "already holds a model"),
+    Case("train with a foreign manifest.json", lambda t, m, f: training(
+        t, f, out=write(t / "other" / "manifest.json", '{"format": "else"}').parent), 1, "not a seq2attn model"),
+    # 2: one run per directory
+    Case("train while another run holds the lock", lambda t, m, f: training(t, f, out=locked(t)), 1,
+         "another seq2attn train"),
+    # 5, 11: checked before anything is written
+    Case("data.max_length=1", lambda t, m, f: training(t, f, "--set", "data.max_length=1"), 1,
+         "data.max_length=1"),
+    Case("train.lr=nan", lambda t, m, f: training(t, f, "--set", "train.lr=nan"), 1, "train.lr"),
+    Case("train.lr=inf", lambda t, m, f: training(t, f, "--set", "train.lr=inf"), 1, "finite"),
+    Case("train.clip_norm=nan", lambda t, m, f: training(t, f, "--set", "train.clip_norm=nan"), 1, "finite"),
+    Case("train.max_minutes=nan", lambda t, m, f: training(t, f, "--set", "train.max_minutes=.nan"), 1, "finite"),
+    Case("decode.alpha=nan", lambda t, m, f: training(t, f, "--set", "decode.alpha=nan"), 1, "decode.alpha"),
+    Case("train.weight_decay=-1", lambda t, m, f: training(t, f, "--set", "train.weight_decay=-1"), 1,
+         "train.weight_decay"),
+    Case("tokenizer.vocab_size=1e20", lambda t, m, f: training(t, f, "--set", "tokenizer.vocab_size=1e20"), 1,
+         "tokenizer.vocab_size"),
+    Case("tokenizer.vocab_size=10**20", lambda t, m, f: training(
+        t, f, "--set", "tokenizer.vocab_size=100000000000000000000"), 1, "out of range"),
+    Case("--seed 1e30 in a config", lambda t, m, f: training(
+        t, f, "--config", write(t / "c.yaml", "train: {seed: 1e30}\n")), 1, "train.seed"),
+    # 7, 8: hostile config files
+    Case("--config alias bomb", lambda t, m, f: training(t, f, "--config", write(t / "bomb.yaml", BOMB)), 1,
+         "aliases"),
+    Case("--config 2 MB", lambda t, m, f: training(
+        t, f, "--config", write(t / "big.yaml", "train:\n" + "  # pad\n" * 300_000)), 1, "larger than"),
+    Case("--config a directory", lambda t, m, f: training(t, f, "--config", t), 1, "cannot read"),
+    Case("--config /dev/zero", lambda t, m, f: training(t, f, "--config", "/dev/zero"), 1, "not a regular file"),
+    Case("--config with a huge value", lambda t, m, f: training(
+        t, f, "--config", write(t / "long.yaml", "model: {attention: " + "x" * 500_000 + "}\n")), 1,
+         "model.attention"),
+    Case("model config.yaml alias bomb", lambda t, m, f: ["translate", "-m", m, "-i", write(m / "config.yaml", BOMB)],
+         1, "config.yaml"),
+    Case("model config.yaml a directory", lambda t, m, f: then(
+        replace_by(m / "config.yaml", lambda p: p.mkdir()), translating(m, f)), 1, "config.yaml"),
+    Case("model config.yaml -> /dev/zero", lambda t, m, f: then(
+        replace_by(m / "config.yaml", lambda p: p.symlink_to("/dev/zero")), translating(m, f)), 1,
+         "not a regular file"),
+    # 9: the manifest names known files inside the directory, nothing else
+    Case("manifest without weights", lambda t, m, f: then(
+        edit_manifest(m, lambda x: x.pop("weights")), translating(m, f)), 1, "weights"),
+    Case("manifest pointing outside", lambda t, m, f: then(edit_manifest(
+        m, lambda x: x["weights"]["best"].update(file=str(t / "elsewhere.safetensors"))), translating(m, f)),
+         1, "corrupt manifest entry"),
+    Case("manifest step not an integer", lambda t, m, f: then(edit_manifest(
+        m, lambda x: x["weights"]["best"].update(step="60")), ["info", "-m", m]), 1, "integer step"),
+    Case("manifest.json is /dev/zero", lambda t, m, f: then(
+        replace_by(m / "manifest.json", lambda p: p.symlink_to("/dev/zero")), ["info", "-m", m]), 1,
+         "not a regular file"),
+    # 6, 10: the checkpoint is one unit; a trainer.pt that does not fit is refused before training
+    Case("--resume with a tampered trainer.pt", lambda t, m, f: then(write(
+        m / "trainer.pt", (m / "trainer.pt").read_bytes() + b"\0"), resume(m)), 1, "sha256"),
+    Case("--resume, manifest steps disagree", lambda t, m, f: then(edit_manifest(
+        m, lambda x: x["trainer"].update(step=x["trainer"]["step"] + 20)), resume(m)), 1, "inconsistent"),
+    Case("--resume, trainer.pt of another model", lambda t, m, f: then(
+        edit_trainer(m, shrink_moments), resume(m)), 1, "does not fit this model"),
+    Case("--resume, non-integer step", lambda t, m, f: then(
+        edit_trainer(m, lambda s: s["counters"].update(step=1.5)), resume(m)), 1, "not an integer"),
+    Case("--resume a directory that is not a model", lambda t, m, f: resume(user_dir(t)), 1, "no model to resume"),
+    # 13: decode settings validated once for every command; messages name the files
+    Case("evaluate --batch-tokens 0", lambda t, m, f: [
+        "evaluate", "-m", m, "--src", f["dev"][0], "--ref", f["dev"][1], "--batch-tokens", "0"], 1,
+         "decode.batch_tokens"),
+    Case("evaluate --beam 0", lambda t, m, f: [
+        "evaluate", "-m", m, "--src", f["dev"][0], "--ref", f["dev"][1], "--beam", "0"], 1, "decode.beam_size"),
+    Case("align --beam 0", lambda t, m, f: ["align", "-m", m, "a b", "--beam", "0"], 1, "decode.beam_size"),
+    Case("translate --alpha nan", lambda t, m, f: ["translate", "-m", m, "--alpha", "nan"], 1, "decode.alpha",
+         stdin="a b\n"),
+    Case("align --src/--tgt of different lengths", lambda t, m, f: [
+        "align", "-m", m, "--src", f["dev"][0], "--tgt", write(t / "short.tgt", "a b\n"), "--format", "pharaoh"],
+         1, "short.tgt"),
+    Case("score --metrics ,", lambda t, m, f: ["score", f["dev"][1], f["dev"][1], "--metrics", ","], 1, "--metrics"),
+    # 16: any failed read or write is one line
+    Case("translate -i a directory", lambda t, m, f: ["translate", "-m", m, "-i", t], 1, "directory"),
+    Case("translate -o below a file", lambda t, m, f: then(write(t / "no", "a file\n"), [
+        "translate", "-m", m, "-i", f["dev"][0], "-o", t / "no" / "out"]), 1, "cannot write"),
+    Case("score a missing reference", lambda t, m, f: ["score", f["dev"][1], t / "missing.ref"], 1,
+         "missing.ref"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_one_line_and_changes_nothing(case, tmp_path, tiny_model, reverse_files):
+    model = shutil.copytree(tiny_model, tmp_path / "model", symlinks=True)
+    args = case.build(tmp_path, model, reverse_files)
+    assert args, "the builder made no command"
+    before = tree(tmp_path)
+    try:
+        result = runner.invoke(app, [str(a) for a in args], input=case.stdin)
+    finally:
+        if getattr(locked, "held", None):
+            locked.held.release()
+            locked.held = None
+    assert result.exit_code == case.code, (result.exit_code, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("seq2attn: error:")]
+    assert len(errors) == 1 and result.stderr.strip().endswith(errors[0]), result.stderr[:2000]
+    assert case.fragment in errors[0] and len(errors[0]) < 400, errors[0]
+    assert "Traceback" not in result.stderr
+    assert tree(tmp_path) == before
+
+
+def test_a_bom_on_stdin_is_stripped_like_in_a_file(tiny_model, tmp_path):
+    text = "a b c\nd e\n"
+    plain = runner.invoke(app, ["translate", "-m", str(tiny_model)], input=text)
+    bom = runner.invoke(app, ["translate", "-m", str(tiny_model)], input="\ufeff" + text)
+    path = write(tmp_path / "bom.src", "\ufeff" + text)
+    from_file = runner.invoke(app, ["translate", "-m", str(tiny_model), "-i", str(path)])
+    assert plain.exit_code == bom.exit_code == from_file.exit_code == 0
+    assert bom.stdout == plain.stdout == from_file.stdout
+
+
+def test_any_oserror_is_one_line_and_debug_shows_its_traceback(tmp_path, monkeypatch):
+    import seq2attn.textfiles
+
+    def failing_disk(path):
+        raise OSError(5, "Input/output error", str(path))
+
+    monkeypatch.setattr(seq2attn.textfiles, "read_lines", failing_disk)
+    hyp = write(tmp_path / "h", "a\n")
+    result = runner.invoke(app, ["score", str(hyp), str(hyp)])
+    assert result.exit_code == 1 and result.stderr == f"seq2attn: error: {hyp}: Input/output error\n"
+    monkeypatch.setenv("SEQ2ATTN_DEBUG", "1")
+    result = runner.invoke(app, ["score", str(hyp), str(hyp)])
+    assert isinstance(result.exception, OSError)
+
+
+def test_a_nan_loss_stops_training_and_never_becomes_best(tmp_path, reverse_files, monkeypatch):
+    from seq2attn.config import resolve_config
+    from seq2attn.train import Diverged, Trainer, train
+
+    real = Trainer.train_step
+
+    def diverging(self, batches, total_tokens):
+        loss = real(self, batches, total_tokens)
+        return loss * float("nan") if self.state.step >= 2 else loss  # the 3rd step's loss is nan
+
+    monkeypatch.setattr(Trainer, "train_step", diverging)
+    (src, tgt), (dsrc, dtgt) = reverse_files["train"], reverse_files["dev"]
+    cfg = resolve_config(sets=["tokenizer.kind=wordlevel", "model.emb_size=16", "model.hidden_size=16",
+                               "model.dec_hidden_size=16", "train.validate_every=2", "train.log_every=1",
+                               "train.max_steps=6", "train.attention_image=false", "data.dev_size=20"],
+                         flags={"data": {"train": [str(src), str(tgt)], "dev": [str(dsrc), str(dtgt)]}})
+    with pytest.raises(Diverged, match="train loss is nan at step 3.*step 2\\) is kept"):
+        train(cfg, tmp_path / "m")
+    weights = json.loads((tmp_path / "m" / "manifest.json").read_text())["weights"]
+    assert weights["best"]["step"] == weights["last"]["step"] == 2
