@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--work", type=Path, default=HERE / "work" / "scale")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--train-only", action="store_true", help="reuse the stores of an earlier run (and its "
+                   "preprocessing figures from --out); measure the training runs again")
     return p.parse_args(argv)
 
 
@@ -64,6 +66,20 @@ def synthetic(root: Path, out: Path, *, pairs: int, seed: int) -> tuple[Path, Pa
     return paths
 
 
+def _preprocess(name, files, dev, store, sets, args, work, env) -> dict:
+    pre = common.run_child(pinned(["preprocess", "--out", str(store), "--train", *files, "--dev", *dev,
+                                   *sets, "--seed", str(args.seed)]),
+                           log=work / "logs" / f"preprocess-{name}.log", env=env)
+    common.check(pre, f"preprocess {name}")
+    manifest = json.loads((store / "store.json").read_text())
+    pairs = manifest["splits"]["train"]["pairs"] + manifest["splits"]["dev"]["pairs"]
+    return {"train_pairs": manifest["splits"]["train"]["pairs"],
+            "store_mib": round(sum(f.stat().st_size for f in store.iterdir()) / MIB, 1),
+            "preprocess_s": round(pre.wall_s, 1), "preprocess_pairs_per_s": round(pairs / pre.wall_s),
+            "preprocess_lines_per_s": round(2 * pairs / pre.wall_s),
+            "preprocess_peak_rss_mib": round(pre.peak_rss_bytes / MIB)}
+
+
 def pinned(args: list[str]) -> list[str]:
     base = [sys.executable, "-m", "seq2attn", *args]
     return ["taskset", "-c", "0", *base] if shutil.which("taskset") else base
@@ -73,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = common.find_multi30k(args.data_dir)
     work = args.work
-    shutil.rmtree(work / "stores", ignore_errors=True)
+    earlier = json.loads(args.out.read_text()) if args.train_only else None
+    if not args.train_only:
+        shutil.rmtree(work / "stores", ignore_errors=True)
     shutil.rmtree(work / "models", ignore_errors=True)
-    big = synthetic(root, work, pairs=args.pairs, seed=args.seed)
+    big = synthetic(root, work, pairs=args.pairs, seed=args.seed) if not args.train_only else \
+        (work / f"synthetic-{args.pairs}.de", work / f"synthetic-{args.pairs}.en")
     dev = [str(root / "val.de.gz"), str(root / "val.en.gz")]
     corpora = {"multi30k": [str(root / "train.de.gz"), str(root / "train.en.gz")],
                "synthetic": [str(p) for p in big]}
@@ -86,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
               "model": MODEL, "steps": args.steps, "runs": {}}
     for name, files in corpora.items():
         store = work / "stores" / name
-        pre = common.run_child(pinned(["preprocess", "--out", str(store), "--train", *files, "--dev", *dev,
-                                       *sets, "--seed", str(args.seed)]),
-                               log=work / "logs" / f"preprocess-{name}.log", env=env)
-        common.check(pre, f"preprocess {name}")
-        manifest = json.loads((store / "store.json").read_text())
-        pairs = manifest["splits"]["train"]["pairs"] + manifest["splits"]["dev"]["pairs"]
+        if earlier is not None:
+            report["runs"][name] = {k: v for k, v in earlier["runs"][name].items() if not k.startswith("train_")
+                                    or k == "train_pairs"}
+            report["preprocess_command"] = earlier.get("preprocess_command", earlier["command"])
+        else:
+            report["runs"][name] = _preprocess(name, files, dev, store, sets, args, work, env)
         run = common.run_child(pinned(["train", "--data", str(store), "--out", str(work / "models" / name), *sets,
                                        "--set", f"train.max_steps={args.steps}", "--set", "train.threads=1",
                                        "--set", "train.validate_every=1000000", "--set", "data.dev_size=50",
@@ -99,15 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                                log=work / "logs" / f"train-{name}.log", env=env)
         common.check(run, f"train {name}")
         rows = [json.loads(x) for x in (work / "models" / name / "metrics.jsonl").read_text().splitlines()]
-        report["runs"][name] = {
-            "train_pairs": manifest["splits"]["train"]["pairs"],
-            "store_mib": round(sum(f.stat().st_size for f in store.iterdir()) / MIB, 1),
-            "preprocess_s": round(pre.wall_s, 1), "preprocess_pairs_per_s": round(pairs / pre.wall_s),
-            "preprocess_lines_per_s": round(2 * pairs / pre.wall_s),
-            "preprocess_peak_rss_mib": round(pre.peak_rss_bytes / MIB),
+        report["runs"][name].update({
             "train_s": round(run.wall_s, 1), "train_peak_rss_mib": round(run.peak_rss_bytes / MIB),
             "train_tokens_per_s": [r["tokens_per_s"] for r in rows if r["kind"] == "train"],
-        }
+        })
         print(json.dumps({name: report["runs"][name]}), flush=True)
     small, large = report["runs"]["multi30k"], report["runs"]["synthetic"]
     report["rss_growth_mib"] = large["train_peak_rss_mib"] - small["train_peak_rss_mib"]

@@ -183,16 +183,29 @@ def _raw_to_npy(raw: Path, npy: Path, dtype: np.dtype, count: int) -> None:
 
 # --- reading ---------------------------------------------------------------------------------
 class Side:
-    """One side of a split: ``side[i]`` is sentence i's ids (a view into the memory map)."""
+    """One side of a split: ``side[i]`` is sentence i's ids.
 
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray, offsets_path: Path):
+    The arrays are memory-mapped, but rows are read with ``pread`` from the same files: every
+    page touched through a mapping stays mapped and counts in the resident size, and the kernel
+    maps up to 64 KiB around each random row (fault-around), so a few hundred steps on a large
+    store would grow the process by hundreds of MiB. Read rows come from the page cache instead."""
+
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray, offsets_path: Path, ids_path: Path):
         self.ids, self.offsets, self.offsets_path = ids, offsets, offsets_path
+        # open for the store's lifetime, like the mappings
+        self._ids_file = open(ids_path, "rb")  # noqa: SIM115
+        self._offsets_file = open(offsets_path, "rb")  # noqa: SIM115
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i]: self.offsets[i + 1]]
+        o = self.offsets
+        start, end = np.frombuffer(os.pread(self._offsets_file.fileno(), 2 * o.itemsize, o.offset + i * o.itemsize),
+                                   dtype=o.dtype)
+        size = self.ids.itemsize
+        raw = os.pread(self._ids_file.fileno(), int(end - start) * size, self.ids.offset + int(start) * size)
+        return np.frombuffer(raw, dtype=self.ids.dtype)
 
     def lengths(self) -> np.ndarray:
         """(N,) int32 sentence lengths. The offsets are read from the file a million at a time,
@@ -227,7 +240,7 @@ class Store:
         offsets = np.load(offsets_path, mmap_mode="r")
         if len(offsets) != self.manifest["splits"][split]["pairs"] + 1 or len(ids) != offsets[-1]:
             raise DataError(f"{self.path}: {split}.{side} arrays do not match {MANIFEST}; rebuild the store")
-        return Side(ids, offsets, offsets_path)
+        return Side(ids, offsets, offsets_path, self.path / f"{split}.{side}.npy")
 
     def dev_text(self) -> Parallel:
         read = lambda side: list(iter_lines(self.path / f"dev.{side}.txt"))

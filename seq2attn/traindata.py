@@ -3,7 +3,6 @@ directory), the training pairs that pass the length filter, and the dev set."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,22 +28,29 @@ class TrainData:
     """The training pairs as the loop sees them: token ids by pair number (slices of the
     memory-mapped store) and, for the pairs that passed the length filter, their lengths."""
 
-    src: Sequence[Sequence[int]]
-    tgt: Sequence[Sequence[int]]
+    src: store.Side
+    tgt: store.Side
     index: np.ndarray  # (N,) int32 pair numbers kept for training
-    lengths: np.ndarray  # (N,) int32 longer side of each kept pair: what batching sizes by
-    tgt_tokens: np.ndarray  # (N,) int32 target tokens each kept pair contributes (EOS included)
+    lengths: np.ndarray  # (N,) uint16 (int32 for huge max_length) longer side of each kept pair
+    tgt_tokens: np.ndarray  # (N,) target tokens each kept pair contributes (EOS included)
     dropped: int = 0  # pairs left out: empty, or longer than data.max_length
 
     @classmethod
     def from_store(cls, corpus: store.Store, *, max_length: int) -> TrainData:
         src, tgt = corpus.split("train")
         sl, tl = src.lengths(), tgt.lengths()
-        fits = (sl > 0) & (sl <= max_length) & (tl > 0) & (tl <= max_length)
-        index = np.flatnonzero(fits).astype(np.int32)
+        small = np.uint16 if max_length < np.iinfo(np.uint16).max else np.int32  # lengths after filtering
+        parts = []  # the kept pair numbers, a million at a time: no int64 array of N
+        for start in range(0, len(sl), 1 << 20):
+            s, t = sl[start: start + (1 << 20)], tl[start: start + (1 << 20)]
+            fits = (s > 0) & (s <= max_length) & (t > 0) & (t <= max_length)
+            parts.append(np.flatnonzero(fits).astype(np.int32) + np.int32(start))
+        index = np.concatenate(parts)
         if not len(index):
             raise DataError(f"no training pair fits data.max_length={max_length} tokens")
-        return cls(src, tgt, index, np.maximum(sl[index], tl[index]), tl[index] + 1, len(sl) - len(index))
+        tgt_len = tl[index].astype(small)
+        lengths = np.maximum(sl[index].astype(small), tgt_len)
+        return cls(src, tgt, index, lengths, tgt_len + 1, len(sl) - len(index))
 
     def plan(self, *, batch_tokens: int, seed: int, epoch: int) -> EpochPlan:
         return plan_epoch(self.lengths, batch_tokens=batch_tokens, seed=seed, epoch=epoch)
