@@ -2,7 +2,8 @@
 
 Training memory then grows with the batch, never with the corpus: batching reads the lengths,
 and a batch reads its rows from the arrays' files (the model studied: fairseq's
-``MMapIndexedDataset``; ``Side`` below says why rows are not read through the mapping). A store is a directory::
+``MMapIndexedDataset``; ``Side`` below says why rows are not read through the mapping).
+A store is a directory::
 
     store.json               format, sizes, sha256 of the inputs, tokenizer config and hash
     tokenizer.json           (or src_tokenizer.json + tgt_tokenizer.json)
