@@ -4,8 +4,11 @@ as one process accumulating the same two batches; the checkpoint rank 0 wrote lo
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,41 @@ def test_two_gloo_processes_equal_one_process_accumulating_two_batches(tmp_path,
     assert loaded.info["step"] == 6
     result = translate(loaded, ["a b c", "d e"], decode=loaded.cfg.decode)
     assert len(result.translations) == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_saves_once_and_resumes(tmp_path, reverse_files):
+    """Ctrl-C in a terminal reaches torchrun's whole process group: every rank stops at the same step,
+    rank 0 alone saves and says so in one line, and --resume continues from that step."""
+    (src, tgt), (dsrc, dtgt) = reverse_files["train"], reverse_files["dev"]
+    out = tmp_path / "ddp"
+    args = ["train", "--out", str(out), "--train", str(src), str(tgt), "--dev", str(dsrc), str(dtgt),
+            *[a for s in [*SETS, "train.max_steps=100000", "train.validate_every=20"] for a in ("--set", s)]]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                                 "2", "-m", "seq2attn", *args], stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while "*best*" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert proc.poll() is None, log.read_text()[-3000:]
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    saved = re.findall(r"interrupted at step (\d+); saved the last checkpoint", text)
+    assert len(saved) == 1, text[-3000:]  # rank 0 alone saves and reports
+    step = int(saved[0])
+    assert load(out, which="last").info["step"] == step
+
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "seq2attn", *args[:3], "--resume", "--set", f"train.max_steps={step + 4}"],
+                          capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert load(out, which="last").info["step"] == step + 4
