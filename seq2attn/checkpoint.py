@@ -174,6 +174,9 @@ def check_out_dir(directory: Path, *, resume: bool) -> bool:
         raise CheckpointError(f"--out {directory}: not empty and not a seq2attn model directory; "
                               "choose a new or empty directory (nothing was written)")
     manifest = read_manifest(directory)
+    if resume and "trainer" not in manifest and manifest["weights"]:
+        raise CheckpointError(f"--resume: {directory} was written by an earlier seq2attn whose checkpoints do not "
+                              "record the training state; its weights still translate, but training cannot resume")
     if resume and "trainer" not in manifest:
         raise CheckpointError(f"--resume: {directory} holds no checkpoint yet; train again without --resume")
     if not resume and manifest["weights"]:

@@ -66,6 +66,18 @@ def test_resume_continues_from_last_checkpoint(tmp_path, reverse_files):
     assert steps == [10, 20]
 
 
+def test_a_directory_from_an_earlier_version_translates_but_is_not_resumed(tmp_path, reverse_files):
+    out = tmp_path / "m"
+    train(_tiny_cfg(reverse_files, max_steps=2), out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["trainer"]  # what seq2attn wrote before checkpoints became one unit
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load(out)
+    assert len(translate(loaded, ["a b"], decode=loaded.cfg.decode).translations) == 1
+    with pytest.raises(CheckpointError, match="earlier seq2attn"):
+        train(_tiny_cfg(reverse_files, max_steps=4), out, resume=True)
+
+
 def test_refuses_to_overwrite_a_model(tmp_path, reverse_files):
     train(_tiny_cfg(reverse_files, max_steps=2), tmp_path / "m")
     with pytest.raises(CheckpointError, match="already holds a model"):
