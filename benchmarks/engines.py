@@ -7,7 +7,8 @@ int8) on the same trained models, greedy and beam 5.
 The Transformer is exported to CTranslate2 twice (float32 and int8 weights) into --work; an RNN
 runs in seq2attn only (CTranslate2 runs Transformers). Every measurement is its own process
 (``benchmarks.common.run_child``), so its peak RSS is its own: it loads the model through
-``seq2attn.load``, translates 50 sentences to warm up, then times ``Model.translate`` over
+``seq2attn.load``, translates 50 sentences to warm up, then times ``Model.translate`` (length penalty
+alpha 0 on every engine, as CTranslate2's is not GNMT's; no attention returned) over
 Multi30k test_2016_flickr (tokenization, batching, search, detokenization). Reported per run:
 sentences/s, generated tokens/s (output pieces, EOS not counted), BLEU (sacrebleu, default
 tokenization) and peak RSS. Writes a JSON report and prints a Markdown table on stdout.
@@ -46,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, required=True, help="holds multi30k/, e.g. ../shared/corpora")
     p.add_argument("--threads", type=int, default=2, help="threads of every decoding process")
     p.add_argument("--beams", default="1,5", help="comma-separated beam sizes (default: %(default)s)")
+    p.add_argument("--precisions", default="fp32,bf16,int8",
+                   help="comma-separated precisions to run (bf16 is slow on CPUs without AVX512-BF16/AMX)")
     p.add_argument("--limit", type=int, default=None, help="only the first N test sentences (smoke runs)")
     p.add_argument("--work", type=Path, default=Path("benchmarks/work/engines"), help="exports, outputs, logs")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON report")
@@ -60,9 +63,12 @@ def child(argv: list[str]) -> None:
     model_dir, src, hyp, timing, precision, beam, threads = argv
     model = seq2attn.load(model_dir, device="cpu", threads=int(threads))
     lines = read_lines(Path(src))
-    model.translate(lines[:WARMUP], beam=int(beam), precision=precision)
+    # the same search on every engine: no length penalty (CTranslate2's is not GNMT's), no attention
+    # (the text is what is timed; CTranslate2 returns attention only when asked)
+    options = {"beam": int(beam), "precision": precision, "alpha": 0.0, "attention": False}
+    model.translate(lines[:WARMUP], **options)
     start = time.perf_counter()
-    out = model.translate(lines, beam=int(beam), precision=precision)
+    out = model.translate(lines, **options)
     seconds = time.perf_counter() - start
     Path(hyp).write_text("".join(t.hyp + "\n" for t in out), encoding="utf-8")
     Path(timing).write_text(json.dumps({"seconds": seconds, "sentences": len(lines),
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         ct2 = exports(model_dir, args.work / name) if name == "transformer" else {}
         for engine, precision in SETTINGS:
-            if engine == "ctranslate2" and not ct2:
+            if (engine == "ctranslate2" and not ct2) or precision not in args.precisions.split(","):
                 continue
             target = ct2[precision] if engine == "ctranslate2" else model_dir
             # a CTranslate2 export computes in the type of its weights ("fp32" = as exported)

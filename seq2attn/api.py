@@ -29,7 +29,8 @@ class Engine(Protocol):
     name: str
     device: str
 
-    def translate(self, texts: Sequence[str], *, decode: DecodeConfig, progress: Progress | None) -> Result: ...
+    def translate(self, texts: Sequence[str], *, decode: DecodeConfig, progress: Progress | None,
+                  attention: bool = True) -> Result: ...
 
     def force(self, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig) -> Result: ...
 
@@ -47,7 +48,8 @@ class TorchEngine:
         self.loaded = load(directory, which=weights, device=dev)
         self.device = dev.type
 
-    def translate(self, texts: Sequence[str], *, decode: DecodeConfig, progress: Progress | None) -> Result:
+    def translate(self, texts: Sequence[str], *, decode: DecodeConfig, progress: Progress | None,
+                  attention: bool = True) -> Result:
         from .translate import translate
 
         return translate(self.loaded, texts, decode=decode, device=self.device, progress=progress)
@@ -100,7 +102,7 @@ class Model:
                   temperature: float | None = ..., top_k: int | None = ..., top_p: float | None = ...,
                   seed: int | None = ..., no_repeat_ngram: int | None = ..., batch_tokens: int | None = ...,
                   precision: str | None = ..., decode: DecodeConfig | None = ...,
-                  progress: Progress | None = ...) -> Translation: ...
+                  progress: Progress | None = ..., attention: bool = ...) -> Translation: ...
 
     @overload
     def translate(self, texts: Sequence[str], *, beam: int | None = ..., alpha: float | None = ...,
@@ -108,22 +110,29 @@ class Model:
                   sample: bool | None = ..., temperature: float | None = ..., top_k: int | None = ...,
                   top_p: float | None = ..., seed: int | None = ..., no_repeat_ngram: int | None = ...,
                   batch_tokens: int | None = ..., precision: str | None = ..., decode: DecodeConfig | None = ...,
-                  progress: Progress | None = ...) -> list[Translation]: ...
+                  progress: Progress | None = ..., attention: bool = ...) -> list[Translation]: ...
 
     def translate(self, texts, *, beam=None, alpha=None, nbest=None, max_len_a=None, max_len_b=None, sample=None,
                   temperature=None, top_k=None, top_p=None, seed=None, no_repeat_ngram=None, batch_tokens=None,
-                  precision=None, decode=None, progress=None):
+                  precision=None, decode=None, progress=None, attention=True):
         """Translate one text (gives one :class:`Translation`) or a list (gives a list, in input
         order). The keywords are those of :meth:`decode_config`; or pass a whole ``decode``
         config (from :meth:`decode_config`) instead. ``progress(n)`` is called after each batch
-        with the number of sentences it held."""
+        with the number of sentences it held. ``attention=False``: the translations carry no
+        attention (``None``; no ``links``), which spares a CTranslate2 model the work of
+        returning it."""
         if decode is None:
             decode = self.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a,
                                         max_len_b=max_len_b, sample=sample, temperature=temperature, top_k=top_k,
                                         top_p=top_p, seed=seed, no_repeat_ngram=no_repeat_ngram,
                                         batch_tokens=batch_tokens, precision=precision)
         one = isinstance(texts, str)
-        out = self.engine.translate([texts] if one else list(texts), decode=decode, progress=progress).translations
+        out = self.engine.translate([texts] if one else list(texts), decode=decode, progress=progress,
+                                    attention=attention).translations
+        if not attention:
+            for t in out:
+                for x in t.nbest or [t]:
+                    x.attention = None
         return out[0] if one else out
 
     @overload

@@ -297,23 +297,26 @@ def translate(
                              precision=precision)
     if decode.nbest > 1 and fmt != "jsonl":
         raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
+    with_links = fmt == "jsonl"  # text output needs no attention (CTranslate2 is faster without)
     # no bar when the translations go to the terminal too: it would tear them apart
     no_bar = quiet or (output is None and sys.stdout.isatty())
     if input is not None:
         lines = read_input(input)
-        out = _run_with_progress(lambda p: m.translate(lines, decode=decode, progress=p), total=len(lines),
-                                 quiet=no_bar)
+        out = _run_with_progress(lambda p: m.translate(lines, decode=decode, progress=p, attention=with_links),
+                                 total=len(lines), quiet=no_bar)
         write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in out])
         too_long = sum(t.too_long for t in out)
     else:
         interactive = sys.stdin.isatty()
         if interactive and not quiet:
             stderr_console().print("translating each line as you enter it; end with Ctrl-D")
-        too_long = _run_with_progress(
-            lambda p: translate_stream(lambda lines: m.translate(lines, decode=decode, progress=p), sys.stdin.buffer,
-                                       output, fmt=fmt, nbest=decode.nbest > 1,
-                                       chunk_lines=1 if interactive else STREAM_CHUNK),
-            total=None, quiet=no_bar or interactive)
+
+        def run(p):
+            return translate_stream(lambda lines: m.translate(lines, decode=decode, progress=p, attention=with_links),
+                                    sys.stdin.buffer, output, fmt=fmt, nbest=decode.nbest > 1,
+                                    chunk_lines=1 if interactive else STREAM_CHUNK)
+
+        too_long = _run_with_progress(run, total=None, quiet=no_bar or interactive)
     if not quiet:
         warn_too_long(too_long, m.position_limit)
 

@@ -149,7 +149,7 @@ def evaluate(
     names = _metric_names(metrics)
     sources, *ref_streams = _aligned_files([src, *ref])
     m = load(model, device=device, weights=weights)
-    translations = m.translate(sources, beam=beam, batch_tokens=batch_tokens)
+    translations = m.translate(sources, beam=beam, batch_tokens=batch_tokens, attention=False)
     warn_too_long(sum(t.too_long for t in translations), m.position_limit)
     hyps = [t.hyp for t in translations]
     if out is not None:

@@ -13,7 +13,13 @@ The words and the attention are the same.
 What does not map: CTranslate2's length penalty divides by ``length ** alpha``, not GNMT's
 ``((5 + length) / 6) ** alpha``, so only ``alpha = 0`` is accepted; the output limit
 ``a * source length + b`` is per sentence here and per call there, so sentences are grouped by
-their limit, one call per group.
+each chunk of sources of about the same length (sorted by length, ``decode.batch_tokens``
+source tokens per chunk) runs with its longest limit, and the few sentences whose output reached
+their own limit run again with it.
+
+Speed: the attention is asked of CTranslate2 only when the caller wants it
+(``Model.translate(..., attention=False)``; ``translate`` asks for it only for JSONL output and
+``evaluate`` never does).
 """
 
 from __future__ import annotations
@@ -119,18 +125,19 @@ class CT2Engine:
                 [limit is not None and len(x) + 1 > limit for x in ids])
 
     def _translation(self, text: str, src: list[str], pieces: list[str], score: float,
-                     attention: list[list[float]]) -> Translation:
+                     attention: list[list[float]] | None) -> Translation:
         ids = [self.codec.tgt.token_to_id(p) for p in pieces]
-        att = torch.tensor(attention[: len(pieces)], dtype=torch.float32).reshape(len(pieces), len(src) + 1)
+        att = (None if attention is None else
+               torch.tensor(attention[: len(pieces)], dtype=torch.float32).reshape(len(pieces), len(src) + 1))
         return Translation(text, self.codec.decode([ids], side="tgt")[0], score, [*src, EOS], pieces, att)
 
-    def _options(self, decode: DecodeConfig) -> dict:
+    def _options(self, decode: DecodeConfig, *, attention: bool) -> dict:
         if decode.alpha != 0:
             raise ConfigError(f"decode.alpha={decode.alpha} (--alpha): CTranslate2's length penalty is not "
                               "GNMT's; use alpha 0 with a CTranslate2 model")
         options = {"beam_size": 1 if decode.sample else decode.beam_size, "num_hypotheses": decode.nbest,
                    "length_penalty": 0.0, "min_decoding_length": 0, "return_scores": True,
-                   "return_attention": True, "suppress_sequences": [[PAD], [BOS]],
+                   "return_attention": attention, "suppress_sequences": [[PAD], [BOS]],
                    "no_repeat_ngram_size": decode.no_repeat_ngram or 0, "max_input_length": 0,
                    "max_batch_size": decode.batch_tokens, "batch_type": "tokens"}
         if decode.sample:
@@ -150,27 +157,48 @@ class CT2Engine:
                                              return_end_token=True, max_input_length=0)
         return [r.attention[0][0] for r in results]
 
+    @staticmethod
+    def _chunks(order: list[int], lengths: list[int], batch_tokens: int) -> list[list[int]]:
+        """``order`` (sorted by length) cut into runs of at most ``batch_tokens`` padded source tokens."""
+        chunks: list[list[int]] = []
+        for i in order:
+            if chunks and (len(chunks[-1]) + 1) * max(lengths[i], lengths[chunks[-1][-1]]) <= batch_tokens:
+                chunks[-1].append(i)
+            else:
+                chunks.append([i])
+        return chunks
+
     # --- the engine protocol --------------------------------------------------------------------
-    def translate(self, texts: Sequence[str], *, decode: DecodeConfig,
-                  progress: Callable[[int], None] | None) -> Result:
+    def translate(self, texts: Sequence[str], *, decode: DecodeConfig, progress: Callable[[int], None] | None,
+                  attention: bool = True) -> Result:
         translator = self.translator(decode.precision)
-        options = self._options(decode)
+        options = self._options(decode, attention=attention)
         sources, too_long = self._sources(texts)
         out = [empty(t) for t in texts]
-        todo = sorted((i for i, s in enumerate(sources) if s), key=lambda i: _limit(len(sources[i]), decode))
+        todo = sorted((i for i, s in enumerate(sources) if s), key=lambda i: len(sources[i]))
         if progress is not None and len(todo) < len(texts):
             progress(len(texts) - len(todo))
-        for limit, group in groupby(todo, key=lambda i: _limit(len(sources[i]), decode)):
-            rows = list(group)
-            results = translator.translate_batch([[*sources[i], EOS] for i in rows], max_decoding_length=limit,
-                                                 **options)
-            first = None if options["beam_size"] == 1 else self._first_rows(translator, [[*sources[i], EOS] for i in rows])
-            for k, (i, r) in enumerate(zip(rows, results)):
-                out[i] = keep_best([self._translation(texts[i], sources[i], h, s, a if first is None else
-                                                      [first[k], *a[1:]])
-                                    for h, s, a in zip(r.hypotheses, r.scores, r.attention)], nbest=decode.nbest > 1)
+        limits = [_limit(len(s), decode) for s in sources]
+
+        def run(rows: list[int], limit: int) -> list:
+            inputs = [[*sources[i], EOS] for i in rows]
+            results = translator.translate_batch(inputs, max_decoding_length=limit, **options)
+            first = (self._first_rows(translator, inputs) if attention and options["beam_size"] > 1
+                     else [None] * len(rows))
+            for i, r, row0 in zip(rows, results, first):
+                att = r.attention if attention else [None] * len(r.hypotheses)
+                out[i] = keep_best([self._translation(texts[i], sources[i], h, s, a if row0 is None else [row0, *a[1:]])
+                                    for h, s, a in zip(r.hypotheses, r.scores, att)], nbest=decode.nbest > 1)
+            # an output that reached its own (shorter) limit may have been cut there: run it with that limit
+            return [i for i, r in zip(rows, results) if limits[i] < limit
+                    and any(len(h) >= limits[i] for h in r.hypotheses)]
+
+        for chunk in self._chunks(todo, [len(s) + 1 for s in sources], decode.batch_tokens):
+            again = run(chunk, max(limits[i] for i in chunk))
+            for limit, group in groupby(again, key=lambda i: limits[i]):
+                run(list(group), limit)
             if progress is not None:
-                progress(len(rows))
+                progress(len(chunk))
         return mark_too_long(out, too_long)
 
     def force(self, texts: Sequence[str], targets: Sequence[str], *, decode: DecodeConfig) -> Result:

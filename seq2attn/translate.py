@@ -20,7 +20,7 @@ from .alignment import pharaoh as pharaoh_links
 from .checkpoint import Loaded
 from .config import DecodeConfig
 from .data import make_batches
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .fsutil import atomic_write, write_stdout
 from .models import position_limit
 from .runtime import autocast, check_precision, for_precision
@@ -37,7 +37,8 @@ class Translation:
     score: float  # total log-probability
     src_tokens: list[str]  # source pieces, the final "</s>" included
     hyp_tokens: list[str]  # output pieces, no "</s>"
-    attention: Tensor  # (len(hyp_tokens), len(src_tokens)) rows sum to 1
+    attention: Tensor | None  # (len(hyp_tokens), len(src_tokens)) rows sum to 1; None when translated with
+    # attention=False
     norm_score: float | None = None  # score after the length penalty (None: same as score)
     nbest: list[Translation] = field(default_factory=list)  # best first, this one first; only when
     # decode.nbest > 1
@@ -57,6 +58,8 @@ class Translation:
         """Hard links (source token i, output token j), 0-based over ``src_tokens`` /
         ``hyp_tokens``: each output token's most attended source token; a token that attends
         most to the source end ("</s>") gets no link."""
+        if self.attention is None:
+            raise ConfigError("this translation has no attention: translate it with attention=True")
         n_src = len(self.src_tokens) - 1  # the final column is the source EOS
         return [(s, j) for s, j in hard_links(self.attention) if s < n_src]
 

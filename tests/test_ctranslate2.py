@@ -62,6 +62,23 @@ def test_greedy_identical_and_beam_equal(trained, dev_sources):
         assert len(y.nbest) == 2 and y.nbest[0] is y
 
 
+def test_without_attention_and_per_sentence_limits(trained, dev_sources):
+    ours, theirs = (seq2attn.load(p, device="cpu") for p in trained)
+    with_att = theirs.translate(dev_sources, beam=5)
+    without = theirs.translate(dev_sources, beam=5, attention=False)
+    assert [x.hyp for x in without] == [x.hyp for x in with_att] and all(x.attention is None for x in without)
+    with pytest.raises(seq2attn.Seq2AttnError, match="no attention"):
+        _ = without[0].links
+    # short limits (half the source + 1): one chunk holds sentences of several lengths, so the
+    # shorter ones are cut by their own limit, as in PyTorch decoding
+    texts = dev_sources[:40]
+    a = ours.translate(texts, beam=1, max_len_a=0.5, max_len_b=1, attention=False)
+    b = theirs.translate(texts, beam=1, max_len_a=0.5, max_len_b=1, attention=False)
+    assert len({len(x.src_tokens) for x in a}) > 3
+    assert [x.hyp_tokens for x in a] == [x.hyp_tokens for x in b]
+    assert all(len(x.hyp_tokens) <= int(0.5 * (len(x.src_tokens) - 1) + 1) for x in b)
+
+
 def test_forced_alignment_through_ctranslate2(trained):
     ours, theirs = (seq2attn.load(p, device="cpu") for p in trained)
     x, y = ours.align("a b c d", "d c b a"), theirs.align("a b c d", "d c b a")
