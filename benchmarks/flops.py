@@ -22,17 +22,25 @@ class Lengths:
         return self.src / self.tgt
 
 
-def rnn_macs(*, emb: int, hidden: int, dec_hidden: int, attention: int, vocab: int, lengths: Lengths) -> float:
-    """GRU + additive attention (Bahdanau wiring), forward MACs per target token."""
+def rnn_macs(*, emb: int, hidden: int, dec_hidden: int, attention: int, vocab: int, lengths: Lengths,
+             wiring: str = "bahdanau", input_feeding: bool = True) -> float:
+    """GRU + additive attention, forward MACs per target token. Bahdanau wiring: the decoder GRU
+    reads embedding + context, a pre-output layer reads state + context + embedding. Luong
+    wiring: the GRU reads the embedding (+ the previous attentional state with input feeding),
+    an attentional layer W [context; state] feeds the output layer."""
     E, H, D, A, V, S = emb, hidden, dec_hidden, attention, vocab, lengths.src
     K = 2 * H  # key width: both directions
     encoder = 2 * 3 * (E * H + H * H)  # per source token, two directions, three gates
     keys = K * A  # additive attention's key projection, once per source token
     per_source = (encoder + keys) * lengths.ratio
     attention_step = D * A + S * A + S * K  # query projection, v^T tanh(...) over S, context
+    output = D * V
+    if wiring == "luong":
+        gru = 3 * ((E + (D if input_feeding else 0)) * D + D * D)
+        combine = (K + D) * D
+        return per_source + attention_step + gru + combine + output
     gru = 3 * ((E + K) * D + D * D)
     pre_output = (D + K + E) * D
-    output = D * V
     return per_source + attention_step + gru + pre_output + output
 
 
@@ -58,5 +66,6 @@ def training_flops_per_token(model: dict, *, vocab: int, lengths: Lengths) -> fl
     else:
         macs = rnn_macs(emb=model["emb_size"], hidden=model["hidden_size"], dec_hidden=model["dec_hidden_size"],
                         attention=model.get("attention_size") or model["dec_hidden_size"], vocab=vocab,
-                        lengths=lengths)
+                        lengths=lengths, wiring=model.get("decoder", "bahdanau"),
+                        input_feeding=model.get("input_feeding", True))
     return 6.0 * macs

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 # (name, how to read it, threshold per model: rnn / transformer)
-BEAM_TARGET = {"rnn": 3.0, "transformer": 5.0}
+BEAM_TARGET = {"rnn": 3.0, "rnn-luong": 3.0, "transformer": 5.0}
 
 
 @dataclass

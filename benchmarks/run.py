@@ -27,7 +27,10 @@ from . import seq2attn_side as s2a
 from .sides import Setup, decode_joey, decode_seq2attn, train_joey, train_seq2attn
 
 HERE = Path(__file__).resolve().parent
-MODELS = ("rnn", "transformer")
+MODELS = ("rnn", "rnn-luong", "transformer")
+# the JoeyNMT run each seq2attn model is compared with: JoeyNMT's recurrent decoder is Luong-wired,
+# so both seq2attn RNN rows (Bahdanau-wired, and Luong-wired to match it) face its one RNN run
+PEER = {"rnn": "rnn", "rnn-luong": "rnn", "transformer": "transformer"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="directory with multi30k/{train,val,test_2016_flickr}.{de,en}.gz (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a few minutes in all: 1-min budgets, 200 test sentences")
     p.add_argument("--no-peer", action="store_true", help="seq2attn only (no JoeyNMT install or runs)")
-    p.add_argument("--models", default=",".join(MODELS), help="comma-separated: rnn, transformer")
+    p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated: {', '.join(MODELS)}")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for every measured process")
     p.add_argument("--budget-min", type=float, help="wall-clock training budget per toolkit and model "
                    f"(default {FULL.budget_min:g}; quick {QUICK.budget_min:g})")
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # two budgets per model, plus the bf16 run, tokenizers and six decodings of the test set
     per_model = 5 if args.decode_only else 2 * mode.budget_min + (4 if args.quick else 12)
-    minutes = len(models) * per_model * (0.5 if args.no_peer else 1)
+    minutes = per_model / 2 * (len(models) + (0 if args.no_peer else len({PEER[m] for m in models})))
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
     results = results_header(args, mode, label, argv)
@@ -150,9 +153,8 @@ def prepare_inputs(args: argparse.Namespace, mode: Mode, run_dir: Path) -> tuple
 def earlier_inputs(run_dir: Path, models: list[str], *, peer: bool) -> tuple[dict[str, Path], Path]:
     """The data and models of an earlier run, for --decode-only."""
     data = {split: run_dir / "data" / split for split in ("train", "dev", "test")}
-    sides = ("seq2attn", "joeynmt") if peer else ("seq2attn",)
-    needed = [Path(f"{data['test']}.de"), run_dir / "data" / "one.de",
-              *(run_dir / f"{side}-{m}" for m in models for side in sides)]
+    needed = [Path(f"{data['test']}.de"), run_dir / "data" / "one.de", *(run_dir / f"seq2attn-{m}" for m in models),
+              *(run_dir / f"joeynmt-{PEER[m]}" for m in models if peer)]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise FileNotFoundError(f"--decode-only {run_dir}: not a finished run (missing {', '.join(missing)})")
@@ -163,7 +165,7 @@ def decode_model(model: str, setup: Setup, py: Path | None) -> dict:
     """--decode-only: both toolkits decode the test set again with the weights they trained."""
     entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: {"decode": decode_seq2attn(model, setup)})}
     if py is not None:
-        entry["joeynmt"] = _side(model, "JoeyNMT", lambda: {"decode": decode_joey(model, setup, py)})
+        entry["joeynmt"] = _peer_once(model, setup, lambda: {"decode": decode_joey(PEER[model], setup, py)})
     entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
     entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
                                                      entry["ratios"]))
@@ -185,11 +187,24 @@ def bench_model(model: str, setup: Setup, py: Path | None) -> dict:
     """Both sides of one model; a side that fails is recorded with its error, the run goes on."""
     entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: _ours(model, setup))}
     if py is not None:
-        entry["joeynmt"] = _side(model, "JoeyNMT", lambda: _peer(model, setup, py))
+        entry["joeynmt"] = _peer_once(model, setup, lambda: _peer(PEER[model], setup, py))
     entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
     entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
                                                      entry["ratios"]))
     return entry
+
+
+def _peer_once(model: str, setup: Setup, measure) -> dict:
+    """JoeyNMT's figures for ``model``: its run of PEER[model], measured once per harness run and
+    shared by the seq2attn rows compared with it (``same_run_as`` says which row measured it)."""
+    key = f"peer:{PEER[model]}"
+    if key in setup.cache:
+        first, figures = setup.cache[key]
+        say(f"[{model}] JoeyNMT: the {PEER[model]} run measured for the {first} row")
+        return {**figures, "same_run_as": first}
+    figures = _side(model, "JoeyNMT", measure)
+    setup.cache[key] = (model, figures)
+    return figures
 
 
 def _side(model: str, name: str, measure) -> dict:

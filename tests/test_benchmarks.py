@@ -40,6 +40,14 @@ def test_rnn_macs_known_answer():
     assert macs == 14 + 7 + 12 + 4 + 3
 
 
+def test_luong_rnn_macs_known_answer():
+    # as above, Luong wiring: GRU 3*((1 + 1)*1 + 1) = 9 with input feeding, 3*(1 + 1) = 6 without;
+    # attentional layer (2 + 1)*1 = 3; no pre-output layer.
+    kw = {"emb": 1, "hidden": 1, "dec_hidden": 1, "attention": 1, "vocab": 3, "lengths": flops.Lengths(2, 2)}
+    assert flops.rnn_macs(**kw, wiring="luong") == 14 + 7 + 9 + 3 + 3
+    assert flops.rnn_macs(**kw, wiring="luong", input_feeding=False) == 14 + 7 + 6 + 3 + 3
+
+
 def test_training_flops_are_six_times_forward_macs_and_scale_with_source_ratio():
     cfg = {"backend": "transformer", "emb_size": 2, "ff_size": 4, "enc_layers": 1, "dec_layers": 1}
     assert flops.training_flops_per_token(cfg, vocab=5, lengths=flops.Lengths(3, 3)) == 6 * 126
@@ -192,7 +200,42 @@ def test_missing_data_or_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path), "--no-peer", "--work", str(tmp_path / "w")]) == 2
     assert "no multi30k/train.de.gz" in capsys.readouterr().err
     assert main(["--models", "lstm", "--no-peer"]) == 2
-    assert "choose from: rnn, transformer" in capsys.readouterr().err
+    assert "choose from: rnn, rnn-luong, transformer" in capsys.readouterr().err
+
+
+def test_both_rnn_rows_share_one_joeynmt_run():
+    """JoeyNMT's RNN is Luong-wired: the Bahdanau and the matched Luong seq2attn rows both face it,
+    and it is trained and decoded once per harness run."""
+    from types import SimpleNamespace
+
+    from benchmarks.run import PEER, _peer_once
+
+    setup, calls = SimpleNamespace(cache={}), []
+
+    def measure():
+        calls.append(1)
+        return {"train": {"tokens_per_s": 800.0}}
+
+    first = _peer_once("rnn", setup, measure)
+    second = _peer_once("rnn-luong", setup, measure)
+    assert PEER["rnn-luong"] == "rnn" and len(calls) == 1
+    assert first == {"train": {"tokens_per_s": 800.0}} and second == {**first, "same_run_as": "rnn"}
+    _peer_once("transformer", setup, measure)
+    assert len(calls) == 2
+
+
+def test_luong_row_config_matches_joeynmt_size():
+    from benchmarks import seq2attn_side as s2a
+    from seq2attn.config import resolve_config
+    from seq2attn.models import build_model, count_parameters
+
+    assert s2a.unavailable("rnn-luong") is None
+    cfg = resolve_config(file=s2a.config_path("rnn-luong"))
+    assert (cfg.model.decoder, cfg.model.input_feeding, cfg.model.attention) == ("luong", True, "additive")
+    params = count_parameters(build_model(cfg.model, src_vocab=8000, tgt_vocab=8000, joint=True))
+    # JoeyNMT 2.3.0's RNN with joeynmt-rnn.yaml has 12,262,912 (the 2026-11-21 run's JSON); the
+    # difference is our output bias (8,000) less its attentional-layer bias (512)
+    assert params - 12_262_912 == 8000 - 512
 
 
 @pytest.mark.slow
