@@ -213,6 +213,38 @@ def train_rates(model_dir: Path, *, first: int, last: int) -> list[float]:
     return [float(r) for s, r in _STEP.findall(text) if first < int(s) <= last]
 
 
+_STAMPED_STEP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*Step:\s+(\d+),.*Tokens per Sec:\s+([\d.]+)")
+_EVAL = re.compile(r"Evaluation result \((?:greedy|beam search)\).*?([\d.]+)\[sec\]")
+
+
+def target_tokens_per_step(model_dir: Path) -> float | None:
+    """Real (non-pad) target tokens per step, the median over logging windows with no
+    validation inside: JoeyNMT's rate (``batch.ntokens``, non-pad target tokens, per second of
+    training) times the window's seconds (from the log's time stamps) over its steps."""
+    import datetime as dt
+    import statistics
+
+    per_step, prev = [], None
+    for line in (model_dir / "train.log").read_text(errors="replace").splitlines():
+        if _EVAL.search(line):
+            prev = None  # the next window's clock ran through the validation
+            continue
+        m = _STAMPED_STEP.match(line)
+        if not m:
+            continue
+        t, step, rate = dt.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f"), int(m[2]), float(m[3])
+        if prev is not None and step > prev[1]:
+            per_step.append(rate * (t - prev[0]).total_seconds() / (step - prev[1]))
+        prev = (t, step)
+    return round(statistics.median(per_step), 1) if per_step else None
+
+
+def validation_seconds(model_dir: Path) -> tuple[int, float]:
+    """How many validations ran and their seconds in all (JoeyNMT's "Evaluation result" lines)."""
+    found = _EVAL.findall((model_dir / "train.log").read_text(errors="replace"))
+    return len(found), round(sum(float(x) for x in found), 1)
+
+
 _INTERRUPT = re.compile(r"Interrupt at epoch \d+, step (\d+)")
 
 

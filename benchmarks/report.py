@@ -100,6 +100,8 @@ ROWS = [  # label, path into a side's figures
     ("  fraction of bf16 matmul peak", ("bf16", "peak_fraction")),
     ("dev BLEU fp32 / bf16 at same step", ("bf16", "dev_bleu_pair")),
     ("budget steps", ("budget", "steps")),
+    ("  real target tokens per step", ("budget", "target_tokens_per_step")),
+    ("  validations / seconds in budget", ("budget", "valid_pair")),
     ("test BLEU greedy", ("decode", "greedy", "bleu")),
     ("test BLEU beam 5", ("decode", "beam5", "bleu")),
     ("decode sent/s greedy", ("decode", "greedy", "sent_per_s")),
@@ -120,6 +122,9 @@ def _cell(side: dict, path: tuple[str, ...]) -> str:
     if path[-1] == "peak_fraction":
         v = _get(side, *path)
         return "-" if v is None else f"{100 * v:.1f}%"
+    if path == ("budget", "valid_pair"):
+        n, secs = _get(side, "budget", "validations"), _get(side, "budget", "valid_seconds")
+        return "-" if n is None else f"{n} / {_fmt(secs)}"
     if path == ("bf16", "dev_bleu_pair"):
         a, b = _get(side, "bf16", "fp32_dev_bleu"), _get(side, "bf16", "dev_bleu")
         return "-" if a is None and b is None else f"{_fmt(a)} / {_fmt(b)}"
@@ -154,7 +159,8 @@ def render(results: dict) -> str:
 
 
 def _ratio_cell(ours: dict, peer: dict, path: tuple[str, ...]) -> str:
-    if not peer or ours.get("unavailable") or peer.get("unavailable") or path[-1] in ("dev_bleu_pair", "steps"):
+    if not peer or ours.get("unavailable") or peer.get("unavailable") or path[-1] in ("dev_bleu_pair", "steps",
+                                                                                      "valid_pair"):
         return ""
     if path[-1] in ("bleu", "peak_fraction"):
         return ""

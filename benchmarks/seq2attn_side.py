@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -105,6 +106,24 @@ def train_rates(rows: list[dict], *, first: int, last: int) -> list[float]:
                 rates.append(float(row["tokens_per_s"]))
             after_valid = False
     return rates
+
+
+def target_tokens_per_step(rows: list[dict]) -> float | None:
+    """Real (non-pad) target tokens per step: each logging window's ``target_tokens`` over its
+    steps, the median over windows (None from a build that does not log them)."""
+    per_step, prev = [], 0
+    for row in rows:
+        if row.get("kind") == "train":
+            if row.get("target_tokens") is not None and row["step"] > prev:
+                per_step.append(row["target_tokens"] / (row["step"] - prev))
+            prev = row["step"]
+    return round(statistics.median(per_step), 1) if per_step else None
+
+
+def validation_seconds(rows: list[dict]) -> tuple[int, float]:
+    """How many validations ran and the seconds they took in all (``valid_seconds`` of each)."""
+    valid = [r for r in rows if r.get("kind") == "valid"]
+    return len(valid), round(sum(float(r.get("valid_seconds") or 0.0) for r in valid), 1)
 
 
 def dev_bleu_at(rows: list[dict], step: int) -> float | None:

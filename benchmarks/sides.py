@@ -42,6 +42,11 @@ def _fraction(tps: float | None, flops_per_token: float, peak_gflops: float | No
     return round(tps * flops_per_token / (peak_gflops * 1e9), 3)
 
 
+def _validations(counted: tuple[int, float]) -> dict:
+    """Both budgets include validation time (each side validates every --bf16-steps steps)."""
+    return {"validations": counted[0], "valid_seconds": counted[1]}
+
+
 # --- seq2attn ----------------------------------------------------------------------------------
 def train_seq2attn(model: str, st: Setup) -> dict:
     a, mode = st.args, st.mode
@@ -62,7 +67,9 @@ def train_seq2attn(model: str, st: Setup) -> dict:
            "flops_per_target_token": round(fpt), "mean_lengths": [round(x, 2) for x in facts.lengths],
            "train": {"tokens_per_s": tps, "peak_fraction": _fraction(tps, fpt, st.peak.get("fp32")),
                      "peak_rss_gib": _gib(fp32), "window_steps": list(st.window)},
-           "budget": {"minutes": mode.budget_min, "steps": s2a.last_step(rows), "wall_s": round(fp32.wall_s, 1)}}
+           "budget": {"minutes": mode.budget_min, "steps": s2a.last_step(rows), "wall_s": round(fp32.wall_s, 1),
+                      "target_tokens_per_step": s2a.target_tokens_per_step(rows),
+                      **_validations(s2a.validation_seconds(rows))}}
     out["bf16"] = _bf16_run(model, st, common_sets, fpt, rows)
     return out
 
@@ -145,7 +152,9 @@ def train_joey(model: str, st: Setup, py: Path) -> dict:
     return {"params": params, "params_m": None if params is None else round(params / 1e6, 2),
             "train": {"tokens_per_s": tps, "peak_rss_gib": _gib(child), "window_steps": list(st.window)},
             "budget": {"minutes": st.mode.budget_min, "steps": joey.last_step(plan.model_dir),
-                       "wall_s": round(child.wall_s, 1)}}
+                       "wall_s": round(child.wall_s, 1),
+                       "target_tokens_per_step": joey.target_tokens_per_step(plan.model_dir),
+                       **_validations(joey.validation_seconds(plan.model_dir))}}
 
 
 def decode_joey(model: str, st: Setup, py: Path) -> dict:

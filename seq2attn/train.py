@@ -438,7 +438,7 @@ def _loop(trainer: Trainer) -> TrainState:
                     _check_finite(trainer, float(loss), "train")
                 row = {"kind": "train", "step": st.step, "epoch": st.epoch, "loss": round(float(loss) / mine, 4),
                        "lr": trainer.optimizer.param_groups[0]["lr"],
-                       "tokens_per_s": round(tokens / max(now - window_start, 1e-9), 1),
+                       "tokens_per_s": round(tokens / max(now - window_start, 1e-9), 1), "target_tokens": tokens,
                        "minutes": round(elapsed(), 3), **_gpu_memory(trainer.device)}
                 trainer.log(row)
                 trainer.reporter.step(row)

@@ -151,6 +151,26 @@ def test_joeynmt_log_parsing(tmp_path):
     assert peer_joeynmt.generation_seconds(tmp_path / "train.log") == 12.3456
 
 
+def test_real_target_tokens_per_step_and_validation_time_on_both_sides(tmp_path):
+    stamp = "2026-11-21 16:{}:00,000 - INFO - joeynmt.training - Epoch   1, Step: {:8d}, Batch Loss: 1.0, " \
+            "Batch Acc: 0.1, Tokens per Sec: {:8.0f}, Lr: 0.001000\n"
+    (tmp_path / "train.log").write_text(
+        stamp.format(20, 10, 500) + stamp.format(21, 20, 1000)  # 1,000 tok/s x 60 s / 10 steps = 6,000
+        + "2026-11-21 16:21:30,000 - INFO - joeynmt.prediction - Evaluation result (greedy): bleu:  12.30, "
+          "loss:  40.00, ppl:   5.00, acc:   0.40, 25.5000[sec]\n"
+        + stamp.format(23, 30, 1000)  # its window ran through the validation: left out
+        + stamp.format(24, 40, 800)  # 800 x 60 / 10 = 4,800
+        + stamp.format(25, 50, 900))  # 900 x 60 / 10 = 5,400
+    assert peer_joeynmt.target_tokens_per_step(tmp_path) == 5400.0  # median of 6,000, 4,800, 5,400
+    assert peer_joeynmt.validation_seconds(tmp_path) == (1, 25.5)
+    rows = [{"kind": "train", "step": 10, "target_tokens": 30000}, {"kind": "valid", "step": 10, "valid_seconds": 4.3},
+            {"kind": "train", "step": 20, "target_tokens": 31000}, {"kind": "train", "step": 25, "target_tokens": 14000},
+            {"kind": "valid", "step": 25, "valid_seconds": 5.0}]
+    assert seq2attn_side.target_tokens_per_step(rows) == 3000.0  # 3,000, 3,100 and 2,800 per step
+    assert seq2attn_side.validation_seconds(rows) == (2, 9.3)
+    assert seq2attn_side.target_tokens_per_step([{"kind": "train", "step": 10}]) is None
+
+
 def test_shims_patch_once_and_refuse_unknown_code(tmp_path):
     (tmp_path / "builders.py").write_text('        kwargs = {\n            "verbose": False,\n        }\n')
     (tmp_path / "tokenizers.py").write_text("    def set_vocab(self, vocab):\n        self.spm.SetVocabulary(vocab._itos)\n")
@@ -256,6 +276,7 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     assert ours["params"] > 0 and ours["flops_per_target_token"] > 0
     assert ours["train"]["tokens_per_s"] > 0 and 0 < ours["train"]["peak_fraction"]
     assert ours["train"]["peak_rss_gib"] > 0 and ours["budget"]["steps"] == 8
+    assert ours["budget"]["target_tokens_per_step"] > 0 and ours["budget"]["validations"] == 1
     assert ours["bf16"]["tokens_per_s"] > 0 and 0 <= ours["bf16"]["dev_bleu"] <= 100
     assert 0 <= ours["bf16"]["fp32_dev_bleu"] <= 100  # the fp32 run validated at the same step
     greedy = ours["decode"]["greedy"]
