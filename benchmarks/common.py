@@ -190,3 +190,18 @@ def thread_env(threads: int, base: dict[str, str] | None = None) -> dict[str, st
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
     return env
+
+
+# glibc malloc keeping freed memory (seq2attn's training default, seq2attn/runtime.py): the same
+# two settings given to JoeyNMT through glibc's environment variables, so that both toolkits run
+# with the same allocator behaviour ("kept") or both with glibc's defaults ("system")
+KEPT_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
+def malloc_env(kind: str, *, side: str) -> dict[str, str]:
+    """Extra environment for a training child of ``side`` ("seq2attn" or "joeynmt")."""
+    if kind not in ("kept", "system"):
+        raise ValueError(f"malloc {kind!r}: choose kept or system")
+    if side == "seq2attn":  # it calls mallopt itself unless told not to
+        return {"SEQ2ATTN_MALLOC": "system"} if kind == "system" else {}
+    return dict(KEPT_MALLOC_ENV) if kind == "kept" else {}

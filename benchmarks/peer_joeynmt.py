@@ -141,6 +141,7 @@ class JoeyPlan:
     max_steps: int | None  # None: until SIGINT
     batch_tokens: int  # training batch budget (JoeyNMT: padded max(src, trg) tokens x sentences)
     log_every: int
+    normalization: str = "batch"  # JoeyNMT's loss normalization: batch (its default) or tokens
 
 
 def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("train", "dev", "test"),
@@ -156,7 +157,7 @@ def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("trai
         cfg["data"][side].update(lang=lang, voc_file=str(plan.vocab),
                                  tokenizer_cfg={"model_file": str(plan.spm_model)})
     cfg["training"].update(validation_freq=plan.validate_every, batch_size=plan.batch_tokens,
-                           logging_freq=plan.log_every)
+                           logging_freq=plan.log_every, normalization=plan.normalization)
     if plan.max_steps is not None:
         cfg["training"]["max_updates"] = plan.max_steps
     cfg["testing"]["beam_size"] = beam
@@ -176,7 +177,8 @@ def joeynmt(py: Path) -> list[str]:
     return [str(py), "-m", "joeynmt"]
 
 
-def train(py: Path, config: Path, model_dir: Path, *, threads: int, budget_min: float | None, log: Path) -> Child:
+def train(py: Path, config: Path, model_dir: Path, *, threads: int, budget_min: float | None, log: Path,
+          extra_env: dict[str, str] | None = None) -> Child:
     """``joeynmt train``; with ``budget_min``, SIGINT once that many minutes have passed since
     training began (the "EPOCH 1" line: data loading and vocabulary do not count, as for seq2attn)."""
     started: list[float] = []
@@ -191,8 +193,8 @@ def train(py: Path, config: Path, model_dir: Path, *, threads: int, budget_min: 
             return False
         return time.monotonic() - started[0] >= budget_min * 60
 
-    return run_child([*joeynmt(py), "train", str(config), "--skip-test"], log=log, env=thread_env(threads),
-                     stop_after=over_budget)
+    return run_child([*joeynmt(py), "train", str(config), "--skip-test"], log=log,
+                     env={**thread_env(threads), **(extra_env or {})}, stop_after=over_budget)
 
 
 def test(py: Path, config: Path, out_prefix: Path, *, threads: int, log: Path) -> Child:

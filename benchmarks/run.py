@@ -69,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-batch-tokens", type=int, default=1024,
                    help="seq2attn decoding token budget (~64 Multi30k sentences, JoeyNMT decodes 64 per batch)")
     p.add_argument("--beam", type=int, default=5, help="beam size of the beam rows")
+    p.add_argument("--malloc", choices=("kept", "system"), default="kept",
+                   help="allocator of both toolkits' training: kept (glibc keeps freed memory: seq2attn's mallopt, "
+                   "JoeyNMT's MALLOC_MMAP_MAX_/MALLOC_TRIM_THRESHOLD_) or system (glibc defaults for both)")
+    p.add_argument("--joey-normalization", choices=("batch", "tokens"), default="batch",
+                   help="JoeyNMT's loss normalization (its default: batch; its own recipes: tokens)")
     p.add_argument("--seq2attn-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra seq2attn config override for every seq2attn training, repeatable; breaks the "
                    "matched settings, for smoke tests only (e.g. model.emb_size=32)")
@@ -176,7 +181,7 @@ def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[
     """The machine, the matmul peak (measured now), the command and every setting."""
     settings = {**vars(mode), **{k: getattr(args, k) for k in (
         "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
-        "dev_limit", "seq2attn_set", "no_peer")}}
+        "dev_limit", "seq2attn_set", "no_peer", "malloc", "joey_normalization")}}
     return {"machine": common.machine_info(args.threads),
             "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
             "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),

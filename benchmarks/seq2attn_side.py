@@ -64,7 +64,7 @@ class TrainPlan:
     sets: list[str]  # limits and overrides, e.g. ["train.max_minutes=20"]
 
 
-def train(plan: TrainPlan, *, log: Path) -> Child:
+def train(plan: TrainPlan, *, log: Path, extra_env: dict[str, str] | None = None) -> Child:
     d = plan.data
     cmd = [*S2A, "train", "--out", str(plan.out), "-c", str(config_path(plan.model)), "--device", "cpu",
            "--train", f"{d['train']}.{plan.src}", f"{d['train']}.{plan.tgt}",
@@ -72,7 +72,7 @@ def train(plan: TrainPlan, *, log: Path) -> Child:
            "--set", f"train.threads={plan.threads}"]
     for s in plan.sets:
         cmd += ["--set", s]
-    return run_child(cmd, log=log, env=thread_env(plan.threads))
+    return run_child(cmd, log=log, env={**thread_env(plan.threads), **(extra_env or {})})
 
 
 def translate(model_dir: Path, src: Path, hyp: Path, *, beam: int, batch_tokens: int, threads: int,

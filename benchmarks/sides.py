@@ -56,7 +56,8 @@ def train_seq2attn(model: str, st: Setup) -> dict:
     budget = [f"train.max_minutes={mode.budget_min}"] + ([f"train.max_steps={a.max_steps}"] if a.max_steps else [])
     fp32_dir = st.run_dir / f"seq2attn-{model}"
     fp32 = s2a.train(s2a.TrainPlan(model, fp32_dir, st.data, "de", "en", a.threads, common_sets + budget),
-                     log=st.run_dir / "logs" / f"seq2attn-{model}-train.log")
+                     log=st.run_dir / "logs" / f"seq2attn-{model}-train.log",
+                     extra_env=common.malloc_env(a.malloc, side="seq2attn"))
     check(fp32, f"seq2attn {model} training")
     rows = s2a.metrics(fp32_dir)
     sample = [common.read_lines(Path(f"{st.data['train']}.{lang}"))[:2000] for lang in ("de", "en")]
@@ -79,7 +80,8 @@ def _bf16_run(model: str, st: Setup, sets: list[str], fpt: float, fp32_rows: lis
     bf16_dir = st.run_dir / f"seq2attn-{model}-bf16"
     child = s2a.train(s2a.TrainPlan(model, bf16_dir, st.data, "de", "en", st.args.threads,
                                     [*sets, "train.precision=bf16", f"train.max_steps={steps}"]),
-                      log=st.run_dir / "logs" / f"seq2attn-{model}-bf16-train.log")
+                      log=st.run_dir / "logs" / f"seq2attn-{model}-bf16-train.log",
+                      extra_env=common.malloc_env(st.args.malloc, side="seq2attn"))
     if child.returncode != 0:
         tail = child.log.read_text(errors="replace").strip().splitlines()[-1:]
         return {"error": f"exit {child.returncode}: {' '.join(tail)}"}
@@ -138,14 +140,16 @@ def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
     spm_model, vocab = _spm(st, py)
     return joey.JoeyPlan(model, st.run_dir / f"joeynmt-{model}", dict(st.data), "de", "en", spm_model, vocab,
                          validate_every=st.mode.bf16_steps, max_steps=st.args.max_steps,
-                         batch_tokens=st.args.batch_tokens, log_every=st.log_every)
+                         batch_tokens=st.args.batch_tokens, log_every=st.log_every,
+                         normalization=st.args.joey_normalization)
 
 
 def train_joey(model: str, st: Setup, py: Path) -> dict:
     plan = _plan(model, st, py)
     cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-train.yaml")
     child = joey.train(py, cfg, plan.model_dir, threads=st.args.threads, budget_min=st.mode.budget_min,
-                       log=st.run_dir / "logs" / f"joeynmt-{model}-train.log")
+                       log=st.run_dir / "logs" / f"joeynmt-{model}-train.log",
+                       extra_env=common.malloc_env(st.args.malloc, side="joeynmt"))
     check(child, f"JoeyNMT {model} training")
     params = joey.params(plan.model_dir)
     tps = common.steady_rate(joey.train_rates(plan.model_dir, first=st.window[0], last=st.window[1]), skip=0)

@@ -77,7 +77,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     lr: float = 1e-3
-    batch_tokens: int = 4096  # target tokens per batch (token budget)
+    batch_tokens: int = 4096  # padded tokens per batch: (longest of max(src, tgt) + 1) x sentences, not real tokens
     accum_steps: int = 1  # batches per optimizer step (per rank under torchrun): gradients are summed
     max_steps: int | None = None
     max_epochs: int | None = None

@@ -189,7 +189,8 @@ def test_joeynmt_config_names_only_the_asked_splits(tmp_path, model):
 
     data = {s: tmp_path / s for s in ("train", "dev", "test")}
     plan = peer_joeynmt.JoeyPlan(model, tmp_path / "m", data, "de", "en", tmp_path / "s.model", tmp_path / "v.txt",
-                                 validate_every=300, max_steps=None, batch_tokens=4096, log_every=10)
+                                 validate_every=300, max_steps=None, batch_tokens=4096, log_every=10,
+                                 normalization="tokens")
     cfg = yaml.safe_load(peer_joeynmt.write_config(plan, tmp_path / "c.yaml", splits=("test",), beam=5,
                                                    ckpt=tmp_path / "x.ckpt").read_text())
     assert "train" not in cfg["data"] and "dev" not in cfg["data"] and cfg["data"]["test"] == str(data["test"])
@@ -197,6 +198,19 @@ def test_joeynmt_config_names_only_the_asked_splits(tmp_path, model):
     assert cfg["testing"]["beam_size"] == 5 and cfg["testing"]["load_model"] == str(tmp_path / "x.ckpt")
     assert cfg["training"]["learning_rate_min"] < 1e-4  # JoeyNMT's default would stop warm-up runs
     assert cfg["training"]["batch_size"] == 4096 and cfg["training"]["validation_freq"] == 300
+    assert cfg["training"]["normalization"] == "tokens"
+
+
+def test_both_toolkits_get_the_same_allocator_setting():
+    assert common.malloc_env("kept", side="seq2attn") == {}  # seq2attn calls mallopt itself
+    assert common.malloc_env("kept", side="joeynmt") == {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+    assert common.malloc_env("system", side="seq2attn") == {"SEQ2ATTN_MALLOC": "system"}
+    assert common.malloc_env("system", side="joeynmt") == {}
+    # the threshold seq2attn gives mallopt is the one JoeyNMT gets
+    import inspect
+
+    from seq2attn import runtime
+    assert "mallopt(_M_TRIM_THRESHOLD, 1 << 30)" in inspect.getsource(runtime.keep_freed_memory)
 
 
 # --- the --quick path, seq2attn only, on a tiny generated stand-in for Multi30k ----------------
