@@ -142,6 +142,7 @@ class JoeyPlan:
     batch_tokens: int  # training batch budget (JoeyNMT: padded max(src, trg) tokens x sentences)
     log_every: int
     normalization: str = "batch"  # JoeyNMT's loss normalization: batch (its default) or tokens
+    max_output_length: int = -1  # decoding: at most this many output tokens (-1: 1.5 x the batch's longest source)
 
 
 def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("train", "dev", "test"),
@@ -161,6 +162,7 @@ def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("trai
     if plan.max_steps is not None:
         cfg["training"]["max_updates"] = plan.max_steps
     cfg["testing"]["beam_size"] = beam
+    cfg["testing"]["max_output_length"] = plan.max_output_length
     if ckpt is not None:
         cfg["testing"]["load_model"] = str(ckpt)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-batch-tokens", type=int, default=1024,
                    help="seq2attn decoding token budget (~64 Multi30k sentences, JoeyNMT decodes 64 per batch)")
     p.add_argument("--beam", type=int, default=5, help="beam size of the beam rows")
+    p.add_argument("--max-output-length", type=int, default=100, metavar="N",
+                   help="decoding on both sides: at most N output tokens per sentence (seq2attn --max-len-a 0 "
+                   "--max-len-b N, JoeyNMT max_output_length N); 0: each toolkit's own rule (default: %(default)s)")
     p.add_argument("--malloc", choices=("kept", "system"), default="kept",
                    help="allocator of both toolkits' training: kept (glibc keeps freed memory: seq2attn's mallopt, "
                    "JoeyNMT's MALLOC_MMAP_MAX_/MALLOC_TRIM_THRESHOLD_) or system (glibc defaults for both)")
@@ -181,7 +184,7 @@ def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[
     """The machine, the matmul peak (measured now), the command and every setting."""
     settings = {**vars(mode), **{k: getattr(args, k) for k in (
         "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
-        "dev_limit", "seq2attn_set", "no_peer", "malloc", "joey_normalization")}}
+        "dev_limit", "seq2attn_set", "no_peer", "malloc", "joey_normalization", "max_output_length")}}
     return {"machine": common.machine_info(args.threads),
             "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
             "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),

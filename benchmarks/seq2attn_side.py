@@ -76,10 +76,14 @@ def train(plan: TrainPlan, *, log: Path, extra_env: dict[str, str] | None = None
 
 
 def translate(model_dir: Path, src: Path, hyp: Path, *, beam: int, batch_tokens: int, threads: int,
-              log: Path) -> Child | None:
-    """Decode ``src`` into ``hyp``; None when beam search > 1 is not in this build."""
+              log: Path, max_output_length: int | None = None) -> Child | None:
+    """Decode ``src`` into ``hyp``; None when beam search > 1 is not in this build.
+    ``max_output_length``: at most that many output tokens for every sentence (a = 0, b = N),
+    instead of the model's a x source length + b."""
     cmd = [*S2A, "translate", "-m", str(model_dir), "-i", str(src), "-o", str(hyp), "--device", "cpu",
            "--batch-tokens", str(batch_tokens)]
+    if max_output_length is not None:
+        cmd += ["--max-len-a", "0", "--max-len-b", str(max_output_length)]
     if beam > 1:
         flag = beam_flag()
         if flag is None:

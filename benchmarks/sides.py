@@ -94,7 +94,8 @@ def _bf16_run(model: str, st: Setup, sets: list[str], fpt: float, fp32_rows: lis
 
 def decode_seq2attn(model: str, st: Setup) -> dict:
     model_dir, logs = st.run_dir / f"seq2attn-{model}", st.run_dir / "logs"
-    kw = {"batch_tokens": st.args.decode_batch_tokens, "threads": st.args.threads}
+    kw = {"batch_tokens": st.args.decode_batch_tokens, "threads": st.args.threads,
+          "max_output_length": st.args.max_output_length or None}
     start = s2a.translate(model_dir, st.one.with_suffix(".de"), st.run_dir / f"seq2attn-{model}.one.hyp", beam=1,
                           log=logs / f"seq2attn-{model}-startup.log", **kw)
     check(start, f"seq2attn {model} decoding")
@@ -141,7 +142,8 @@ def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
     return joey.JoeyPlan(model, st.run_dir / f"joeynmt-{model}", dict(st.data), "de", "en", spm_model, vocab,
                          validate_every=st.mode.bf16_steps, max_steps=st.args.max_steps,
                          batch_tokens=st.args.batch_tokens, log_every=st.log_every,
-                         normalization=st.args.joey_normalization)
+                         normalization=st.args.joey_normalization,
+                         max_output_length=st.args.max_output_length or -1)
 
 
 def train_joey(model: str, st: Setup, py: Path) -> dict:

@@ -198,7 +198,10 @@ def test_joeynmt_config_names_only_the_asked_splits(tmp_path, model):
     assert cfg["testing"]["beam_size"] == 5 and cfg["testing"]["load_model"] == str(tmp_path / "x.ckpt")
     assert cfg["training"]["learning_rate_min"] < 1e-4  # JoeyNMT's default would stop warm-up runs
     assert cfg["training"]["batch_size"] == 4096 and cfg["training"]["validation_freq"] == 300
-    assert cfg["training"]["normalization"] == "tokens"
+    assert cfg["training"]["normalization"] == "tokens" and cfg["testing"]["max_output_length"] == -1
+    plan.max_output_length = 100
+    cfg = yaml.safe_load(peer_joeynmt.write_config(plan, tmp_path / "c.yaml", splits=("test",)).read_text())
+    assert cfg["testing"]["max_output_length"] == 100
 
 
 def test_both_toolkits_get_the_same_allocator_setting():
