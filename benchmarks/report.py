@@ -122,6 +122,10 @@ def _cell(side: dict, path: tuple[str, ...]) -> str:
     if path[-1] == "peak_fraction":
         v = _get(side, *path)
         return "-" if v is None else f"{100 * v:.1f}%"
+    runs = _get(side, *path[:-1], f"{path[-1]}_runs")
+    if isinstance(runs, list) and len([v for v in runs if v is not None]) > 1:
+        values = [v for v in runs if v is not None]
+        return f"{_fmt(_get(side, *path))} ({_fmt(min(values))}-{_fmt(max(values))})"
     if path == ("budget", "valid_pair"):
         n, secs = _get(side, "budget", "validations"), _get(side, "budget", "valid_seconds")
         return "-" if n is None else f"{n} / {_fmt(secs)}"
@@ -142,15 +146,20 @@ def _fmt(v: Any) -> str:
 def render(results: dict) -> str:
     """A plain-text table per model, then the targets; for stderr."""
     machine, peak = results["machine"], results["matmul_peak_gflops"]
+    method = results.get("matmul_peak_method", "best of 10 runs of a 1024 x 1024 @ 1024 x 1024 matmul")
+    repeats = results.get("settings", {}).get("repeats", 1)
     lines = [f"machine: {machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {machine['date']}",
-             f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')}"]
+             f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')} ({method})",
+             f"repeats: {repeats} per side, interleaved; figures with a range are medians (min-max)"]
     for model, m in results["models"].items():
         ours, peer = m.get("seq2attn", {}), m.get("joeynmt", {})
         lines += ["", f"== {model}" + (f"  (seq2attn: {ours['unavailable'][:90]})" if ours.get("unavailable") else ""),
-                  f"{'figure':36} {'seq2attn':>16} {'JoeyNMT':>16} {'ratio':>8}"]
+                  f"{'figure':36} {'seq2attn':>24} {'JoeyNMT':>24} {'ratio':>8}"]
+        if peer.get("same_run_as"):
+            lines.append(f"(JoeyNMT: its run measured for the {peer['same_run_as']} row)")
         for label, path in ROWS:
             r = _ratio_cell(ours, peer, path)
-            lines.append(f"{label:36} {_cell(ours, path):>16} {_cell(peer, path) if peer else '-':>16} {r:>8}")
+            lines.append(f"{label:36} {_cell(ours, path):>24} {_cell(peer, path) if peer else '-':>24} {r:>8}")
         lines.append("targets:")
         for t in m.get("targets", []):
             mark = "pass" if t["passed"] else "miss" if t["passed"] is False else "n/a"

@@ -24,7 +24,22 @@ from pathlib import Path
 from . import common, report
 from . import peer_joeynmt as joey
 from . import seq2attn_side as s2a
-from .sides import Setup, decode_joey, decode_seq2attn, train_joey, train_seq2attn
+from .sides import (
+    Setup,
+    add_throughput_repeat,
+    combine_repeats,
+    decode_joey,
+    decode_once_joey,
+    decode_once_seq2attn,
+    decode_seq2attn,
+    searches,
+    startup_joey,
+    startup_seq2attn,
+    throughput_joey,
+    throughput_seq2attn,
+    train_joey,
+    train_seq2attn,
+)
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("rnn", "rnn-luong", "transformer")
@@ -69,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-batch-tokens", type=int, default=1024,
                    help="seq2attn decoding token budget (~64 Multi30k sentences, JoeyNMT decodes 64 per batch)")
     p.add_argument("--beam", type=int, default=5, help="beam size of the beam rows")
+    p.add_argument("--repeats", type=int, default=3, metavar="R",
+                   help="throughput and decoding measured R times per side, interleaved; median (default: %(default)s)")
     p.add_argument("--max-output-length", type=int, default=100, metavar="N",
                    help="decoding on both sides: at most N output tokens per sentence (seq2attn --max-len-a 0 "
                    "--max-len-b N, JoeyNMT max_output_length N); 0: each toolkit's own rule (default: %(default)s)")
@@ -184,18 +201,38 @@ def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[
     """The machine, the matmul peak (measured now), the command and every setting."""
     settings = {**vars(mode), **{k: getattr(args, k) for k in (
         "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
-        "dev_limit", "seq2attn_set", "no_peer", "malloc", "joey_normalization", "max_output_length")}}
+        "dev_limit", "seq2attn_set", "no_peer", "malloc", "joey_normalization", "max_output_length", "repeats")}}
     return {"machine": common.machine_info(args.threads),
             "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
+            "matmul_peak_method": f"best of 10 runs of a 1024 x 1024 @ 1024 x 1024 matmul, {args.threads} threads, "
+                                  "in this process at the start of the run",
             "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
             "mode": label, "settings": settings, "models": {}}
 
 
 def bench_model(model: str, setup: Setup, py: Path | None) -> dict:
-    """Both sides of one model; a side that fails is recorded with its error, the run goes on."""
-    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: _ours(model, setup))}
+    """Both sides of one model; a side that fails is recorded with its error, the run goes on.
+
+    Order, so that a drifting machine hits both sides alike: the two budget runs (each one's
+    throughput window is repeat 1), then repeats 2..R of the throughput window alone, alternating
+    seq2attn, JoeyNMT, seq2attn, ...; then decoding, each search alternating the same way R
+    times. A JoeyNMT run shared with an earlier row (``same_run_as``) is not repeated."""
+    repeats = setup.args.repeats
+    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: _ours(model, setup, decode=False))}
+    ours = entry["seq2attn"]
+    peer_fresh = py is not None and f"peer:{PEER[model]}" not in setup.cache
     if py is not None:
-        entry["joeynmt"] = _peer_once(model, setup, lambda: _peer(PEER[model], setup, py))
+        entry["joeynmt"] = _peer_once(model, setup, lambda: _peer(PEER[model], setup, py, decode=False))
+    peer = entry.get("joeynmt", {}) if peer_fresh else {}
+    ok = lambda side: bool(side) and "error" not in side and "unavailable" not in side
+    for r in range(2, repeats + 1):
+        if ok(ours):
+            say(f"[{model}] seq2attn: throughput repeat {r} of {repeats} ...")
+            add_throughput_repeat(ours, _try(throughput_seq2attn, model, setup, r), setup.peak.get("fp32"))
+        if ok(peer):
+            say(f"[{model}] JoeyNMT: throughput repeat {r} of {repeats} ...")
+            add_throughput_repeat(peer, _try(throughput_joey, PEER[model], setup, py, r), None)
+    _decode_interleaved(model, setup, py, ours if ok(ours) else None, peer if ok(peer) else None, repeats)
     entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
     entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
                                                      entry["ratios"]))
@@ -223,24 +260,65 @@ def _side(model: str, name: str, measure) -> dict:
         return {"error": str(e)}
 
 
-def _ours(model: str, setup: Setup) -> dict:
+def _ours(model: str, setup: Setup, *, decode: bool = True) -> dict:
     why = s2a.unavailable(model)
     if why:
         say(f"[{model}] seq2attn: {why}")
         return {"unavailable": why}
     say(f"[{model}] seq2attn: training ...")
     ours = train_seq2attn(model, setup)
-    say(f"[{model}] seq2attn: decoding ...")
-    ours["decode"] = decode_seq2attn(model, setup)
+    if decode:
+        say(f"[{model}] seq2attn: decoding ...")
+        ours["decode"] = decode_seq2attn(model, setup)
     return ours
 
 
-def _peer(model: str, setup: Setup, py: Path) -> dict:
+def _peer(model: str, setup: Setup, py: Path, *, decode: bool = True) -> dict:
     say(f"[{model}] JoeyNMT: training ...")
     peer = train_joey(model, setup, py)
-    say(f"[{model}] JoeyNMT: decoding ...")
-    peer["decode"] = decode_joey(model, setup, py)
+    if decode:
+        say(f"[{model}] JoeyNMT: decoding ...")
+        peer["decode"] = decode_joey(model, setup, py)
     return peer
+
+
+def _try(measure, *args):
+    """A repeat that fails is left out (and said), the others still count."""
+    try:
+        return measure(*args)
+    except (RuntimeError, OSError, ValueError) as e:
+        say(f"  repeat FAILED: {e}")
+        return None
+
+
+def _decode_interleaved(model: str, setup: Setup, py: Path | None, ours: dict | None, peer: dict | None,
+                        repeats: int) -> None:
+    """Each search R times, alternating the sides; figures are the medians (``combine_repeats``)."""
+    sides = []
+    if ours is not None:
+        sides.append(("seq2attn", ours, lambda: startup_seq2attn(model, setup),
+                      lambda name, beam, start, r: decode_once_seq2attn(model, setup, name, beam, start, r)))
+    if peer is not None:
+        sides.append(("JoeyNMT", peer, lambda: startup_joey(PEER[model], setup, py),
+                      lambda name, beam, start, r: decode_once_joey(PEER[model], setup, py, name, beam, start, r)))
+    starts = {}
+    for label, figures, startup, _ in sides:
+        try:
+            starts[label] = startup()
+        except (RuntimeError, OSError, ValueError) as e:
+            say(f"[{model}] {label}: decoding FAILED: {e}")
+            figures["decode"] = {"error": str(e)}
+    for name, beam in searches(setup):
+        runs: dict[str, list[dict]] = {label: [] for label, *_ in sides}
+        for r in range(1, repeats + 1):
+            for label, _, _, once in sides:
+                if label in starts:
+                    say(f"[{model}] {label}: decoding {name}, run {r} of {repeats} ...")
+                    result = _try(once, name, beam, starts[label], r)
+                    runs[label].append(result if result is not None else {"error": "failed"})
+        for label, figures, _, _ in sides:
+            if label in starts:
+                figures.setdefault("decode", {})[name] = combine_repeats(runs[label])
 
 
 def write_results(path: Path, results: dict) -> None:

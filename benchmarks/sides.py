@@ -48,11 +48,28 @@ def _validations(counted: tuple[int, float]) -> dict:
 
 
 # --- seq2attn ----------------------------------------------------------------------------------
+def _s2a_sets(st: Setup, *, validate_every: int) -> list[str]:
+    a = st.args
+    return [f"train.batch_tokens={a.batch_tokens}", f"tokenizer.vocab_size={a.vocab_size}",
+            f"train.log_every={st.log_every}", f"train.validate_every={validate_every}", *a.seq2attn_set]
+
+
+def throughput_seq2attn(model: str, st: Setup, repeat: int) -> float | None:
+    """A repeat of the throughput figure alone: a run of just the measured window's steps, no
+    validation inside it (its own directory; the budget run is repeat 1)."""
+    steps = st.window[1]
+    out_dir = st.run_dir / f"seq2attn-{model}-throughput{repeat}"
+    child = s2a.train(s2a.TrainPlan(model, out_dir, st.data, "de", "en", st.args.threads,
+                                    [*_s2a_sets(st, validate_every=steps + 1), f"train.max_steps={steps}"]),
+                      log=st.run_dir / "logs" / f"seq2attn-{model}-throughput{repeat}.log",
+                      extra_env=common.malloc_env(st.args.malloc, side="seq2attn"))
+    check(child, f"seq2attn {model} throughput repeat {repeat}")
+    return common.steady_rate(s2a.train_rates(s2a.metrics(out_dir), first=st.window[0], last=st.window[1]), skip=0)
+
+
 def train_seq2attn(model: str, st: Setup) -> dict:
     a, mode = st.args, st.mode
-    common_sets = [f"train.batch_tokens={a.batch_tokens}", f"tokenizer.vocab_size={a.vocab_size}",
-                   f"train.log_every={st.log_every}", f"train.validate_every={mode.bf16_steps}",
-                   *a.seq2attn_set]
+    common_sets = _s2a_sets(st, validate_every=mode.bf16_steps)
     budget = [f"train.max_minutes={mode.budget_min}"] + ([f"train.max_steps={a.max_steps}"] if a.max_steps else [])
     fp32_dir = st.run_dir / f"seq2attn-{model}"
     fp32 = s2a.train(s2a.TrainPlan(model, fp32_dir, st.data, "de", "en", a.threads, common_sets + budget),
@@ -66,7 +83,8 @@ def train_seq2attn(model: str, st: Setup) -> dict:
     tps = common.steady_rate(s2a.train_rates(rows, first=st.window[0], last=st.window[1]), skip=0)
     out = {"params": facts.params, "params_m": round(facts.params / 1e6, 2),
            "flops_per_target_token": round(fpt), "mean_lengths": [round(x, 2) for x in facts.lengths],
-           "train": {"tokens_per_s": tps, "peak_fraction": _fraction(tps, fpt, st.peak.get("fp32")),
+           "train": {"tokens_per_s": tps, "tokens_per_s_runs": [tps], "flops_per_token": fpt,
+                     "peak_fraction": _fraction(tps, fpt, st.peak.get("fp32")),
                      "peak_rss_gib": _gib(fp32), "window_steps": list(st.window)},
            "budget": {"minutes": mode.budget_min, "steps": s2a.last_step(rows), "wall_s": round(fp32.wall_s, 1),
                       "target_tokens_per_step": s2a.target_tokens_per_step(rows),
@@ -92,24 +110,70 @@ def _bf16_run(model: str, st: Setup, sets: list[str], fpt: float, fp32_rows: lis
             "fp32_dev_bleu": s2a.dev_bleu_at(fp32_rows, steps)}
 
 
-def decode_seq2attn(model: str, st: Setup) -> dict:
-    model_dir, logs = st.run_dir / f"seq2attn-{model}", st.run_dir / "logs"
-    kw = {"batch_tokens": st.args.decode_batch_tokens, "threads": st.args.threads,
-          "max_output_length": st.args.max_output_length or None}
-    start = s2a.translate(model_dir, st.one.with_suffix(".de"), st.run_dir / f"seq2attn-{model}.one.hyp", beam=1,
-                          log=logs / f"seq2attn-{model}-startup.log", **kw)
+def searches(st: Setup) -> list[tuple[str, int]]:
+    return [("greedy", 1), (f"beam{st.args.beam}", st.args.beam)]
+
+
+def _s2a_decode_kw(st: Setup) -> dict:
+    return {"batch_tokens": st.args.decode_batch_tokens, "threads": st.args.threads,
+            "max_output_length": st.args.max_output_length or None}
+
+
+def startup_seq2attn(model: str, st: Setup) -> Child:
+    """The same decoding command on one sentence: its start-up time, subtracted from each run."""
+    start = s2a.translate(st.run_dir / f"seq2attn-{model}", st.one.with_suffix(".de"),
+                          st.run_dir / f"seq2attn-{model}.one.hyp", beam=1,
+                          log=st.run_dir / "logs" / f"seq2attn-{model}-startup.log", **_s2a_decode_kw(st))
     check(start, f"seq2attn {model} decoding")
-    out = {}
-    for name, beam in (("greedy", 1), (f"beam{st.args.beam}", st.args.beam)):
-        hyp = st.run_dir / f"seq2attn-{model}.test.{name}.hyp"
-        child = s2a.translate(model_dir, Path(f"{st.data['test']}.de"), hyp, beam=beam,
-                              log=logs / f"seq2attn-{model}-{name}.log", **kw)
-        if child is None:
-            out[name] = {"unavailable": "not available in this build (no --beam option in seq2attn translate)"}
-            continue
-        check(child, f"seq2attn {model} {name} decoding")
-        out[name] = decode_figures(child, start, hyp, Path(f"{st.data['test']}.en"))
+    return start
+
+
+def decode_once_seq2attn(model: str, st: Setup, name: str, beam: int, start: Child, repeat: int = 1) -> dict:
+    tag = name if repeat == 1 else f"{name}.r{repeat}"
+    hyp = st.run_dir / f"seq2attn-{model}.test.{tag}.hyp"
+    child = s2a.translate(st.run_dir / f"seq2attn-{model}", Path(f"{st.data['test']}.de"), hyp, beam=beam,
+                          log=st.run_dir / "logs" / f"seq2attn-{model}-{tag}.log", **_s2a_decode_kw(st))
+    if child is None:
+        return {"unavailable": "not available in this build (no --beam option in seq2attn translate)"}
+    check(child, f"seq2attn {model} {name} decoding")
+    return decode_figures(child, start, hyp, Path(f"{st.data['test']}.en"))
+
+
+def decode_seq2attn(model: str, st: Setup) -> dict:
+    """Each search once (``--decode-only`` and single-repeat runs)."""
+    start = startup_seq2attn(model, st)
+    return {name: decode_once_seq2attn(model, st, name, beam, start) for name, beam in searches(st)}
+
+
+def combine_repeats(runs: list[dict]) -> dict:
+    """One decoding figure from repeated runs: sent/s and words/s are the median (each run's value
+    under ``*_runs``), peak RSS the largest, the rest (BLEU, words) the first run's: the outputs
+    are the same each time."""
+    import statistics
+
+    if not runs or any("error" in r or "unavailable" in r for r in runs):
+        return runs[0] if runs else {}
+    out = dict(runs[0])
+    for key in ("sent_per_s", "words_per_s"):
+        values = [r[key] for r in runs]
+        out[key], out[f"{key}_runs"] = round(statistics.median(values), 2), values
+    out["peak_rss_gib"] = max(r["peak_rss_gib"] for r in runs)
+    out["repeats"] = len(runs)
     return out
+
+
+def add_throughput_repeat(side: dict, tps: float | None, peak: float | None) -> None:
+    """Fold one more throughput run into a side's ``train`` figures (median of the runs)."""
+    import statistics
+
+    train = side.get("train")
+    if not isinstance(train, dict) or tps is None:
+        return
+    train.setdefault("tokens_per_s_runs", [train.get("tokens_per_s")]).append(tps)
+    values = [v for v in train["tokens_per_s_runs"] if v is not None]
+    train["tokens_per_s"] = round(statistics.median(values), 1)
+    if "flops_per_token" in train:
+        train["peak_fraction"] = _fraction(train["tokens_per_s"], train["flops_per_token"], peak)
 
 
 def decode_figures(child: Child, startup: Child, hyp: Path, ref: Path) -> dict:
@@ -146,6 +210,21 @@ def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
                          max_output_length=st.args.max_output_length or -1)
 
 
+def throughput_joey(model: str, st: Setup, py: Path, repeat: int) -> float | None:
+    """JoeyNMT's throughput repeat: the measured window's steps alone, no validation inside."""
+    import dataclasses
+
+    steps = st.window[1]
+    plan = dataclasses.replace(_plan(model, st, py), model_dir=st.run_dir / f"joeynmt-{model}-throughput{repeat}",
+                               max_steps=steps, validate_every=steps + 1)
+    cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-throughput{repeat}.yaml")
+    child = joey.train(py, cfg, plan.model_dir, threads=st.args.threads, budget_min=None,
+                       log=st.run_dir / "logs" / f"joeynmt-{model}-throughput{repeat}.log",
+                       extra_env=common.malloc_env(st.args.malloc, side="joeynmt"))
+    check(child, f"JoeyNMT {model} throughput repeat {repeat}")
+    return common.steady_rate(joey.train_rates(plan.model_dir, first=st.window[0], last=st.window[1]), skip=0)
+
+
 def train_joey(model: str, st: Setup, py: Path) -> dict:
     plan = _plan(model, st, py)
     cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-train.yaml")
@@ -156,27 +235,40 @@ def train_joey(model: str, st: Setup, py: Path) -> dict:
     params = joey.params(plan.model_dir)
     tps = common.steady_rate(joey.train_rates(plan.model_dir, first=st.window[0], last=st.window[1]), skip=0)
     return {"params": params, "params_m": None if params is None else round(params / 1e6, 2),
-            "train": {"tokens_per_s": tps, "peak_rss_gib": _gib(child), "window_steps": list(st.window)},
+            "train": {"tokens_per_s": tps, "tokens_per_s_runs": [tps], "peak_rss_gib": _gib(child),
+                      "window_steps": list(st.window)},
             "budget": {"minutes": st.mode.budget_min, "steps": joey.last_step(plan.model_dir),
                        "wall_s": round(child.wall_s, 1),
                        "target_tokens_per_step": joey.target_tokens_per_step(plan.model_dir),
                        **_validations(joey.validation_seconds(plan.model_dir))}}
 
 
-def decode_joey(model: str, st: Setup, py: Path) -> dict:
+def startup_joey(model: str, st: Setup, py: Path) -> Child:
     plan = _plan(model, st, py)
     ckpt = joey.latest_checkpoint(plan.model_dir)
-    cfgs, logs = st.run_dir / "configs", st.run_dir / "logs"
     one = joey.JoeyPlan(**{**vars(plan), "data": {**plan.data, "test": st.one}})
-    start = joey.test(py, joey.write_config(one, cfgs / f"joeynmt-{model}-one.yaml", splits=("test",), ckpt=ckpt),
-                      st.run_dir / f"joeynmt-{model}.one", threads=st.args.threads, log=logs / f"joeynmt-{model}-startup.log")
+    start = joey.test(py, joey.write_config(one, st.run_dir / "configs" / f"joeynmt-{model}-one.yaml",
+                                            splits=("test",), ckpt=ckpt),
+                      st.run_dir / f"joeynmt-{model}.one", threads=st.args.threads,
+                      log=st.run_dir / "logs" / f"joeynmt-{model}-startup.log")
     check(start, f"JoeyNMT {model} decoding")
-    out = {}
-    for name, beam in (("greedy", 1), (f"beam{st.args.beam}", st.args.beam)):
-        cfg = joey.write_config(plan, cfgs / f"joeynmt-{model}-{name}.yaml", splits=("test",), beam=beam, ckpt=ckpt)
-        prefix = st.run_dir / f"joeynmt-{model}.{name}"
-        child = joey.test(py, cfg, prefix, threads=st.args.threads, log=logs / f"joeynmt-{model}-{name}.log")
-        check(child, f"JoeyNMT {model} {name} decoding")
-        out[name] = decode_figures(child, start, Path(f"{prefix}.test"), Path(f"{st.data['test']}.en"))
-        out[name]["generation_s"] = joey.generation_seconds(child.log)
+    return start
+
+
+def decode_once_joey(model: str, st: Setup, py: Path, name: str, beam: int, start: Child, repeat: int = 1) -> dict:
+    plan = _plan(model, st, py)
+    tag = name if repeat == 1 else f"{name}.r{repeat}"
+    cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-{tag}.yaml", splits=("test",), beam=beam,
+                            ckpt=joey.latest_checkpoint(plan.model_dir))
+    prefix = st.run_dir / f"joeynmt-{model}.{tag}"
+    child = joey.test(py, cfg, prefix, threads=st.args.threads, log=st.run_dir / "logs" / f"joeynmt-{model}-{tag}.log")
+    check(child, f"JoeyNMT {model} {name} decoding")
+    out = decode_figures(child, start, Path(f"{prefix}.test"), Path(f"{st.data['test']}.en"))
+    out["generation_s"] = joey.generation_seconds(child.log)
     return out
+
+
+def decode_joey(model: str, st: Setup, py: Path) -> dict:
+    """Each search once (``--decode-only`` and single-repeat runs)."""
+    start = startup_joey(model, st, py)
+    return {name: decode_once_joey(model, st, py, name, beam, start) for name, beam in searches(st)}

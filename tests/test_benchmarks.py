@@ -275,6 +275,78 @@ def test_luong_row_config_matches_joeynmt_size():
     assert params - 12_262_912 == 8000 - 512
 
 
+def test_repeats_are_combined_as_medians_and_shown_with_their_range():
+    from benchmarks.sides import add_throughput_repeat, combine_repeats
+
+    runs = [{"sent_per_s": v, "words_per_s": 10 * v, "peak_rss_gib": rss, "bleu": 30.0}
+            for v, rss in ((100.0, 0.5), (90.0, 0.6), (120.0, 0.4))]
+    fig = combine_repeats(runs)
+    assert fig["sent_per_s"] == 100.0 and fig["sent_per_s_runs"] == [100.0, 90.0, 120.0]
+    assert fig["words_per_s"] == 1000.0 and fig["peak_rss_gib"] == 0.6 and fig["repeats"] == 3
+    assert combine_repeats([{"error": "x"}, runs[0]]) == {"error": "x"}
+    side = {"train": {"tokens_per_s": 2000.0, "tokens_per_s_runs": [2000.0], "flops_per_token": 5e7}}
+    add_throughput_repeat(side, 2400.0, peak=100.0)
+    add_throughput_repeat(side, 2100.0, peak=100.0)
+    add_throughput_repeat(side, None, peak=100.0)  # a failed repeat is left out
+    assert side["train"]["tokens_per_s"] == 2100.0 and side["train"]["tokens_per_s_runs"] == [2000.0, 2400.0, 2100.0]
+    assert side["train"]["peak_fraction"] == round(2100 * 5e7 / 100e9, 3)
+    assert report._cell({"decode": {"greedy": fig}}, ("decode", "greedy", "sent_per_s")) == "100.0 (90.0-120.0)"
+
+
+def test_bench_model_interleaves_the_sides_and_shares_the_peer(monkeypatch):
+    """The order of the measured runs, with both toolkits replaced by stand-ins."""
+    from types import SimpleNamespace
+
+    from benchmarks import run
+
+    calls = []
+
+    def train(side):
+        def f(model, *rest):
+            calls.append((side, "train", model))
+            rate = 1000.0 if side == "s" else 400.0
+            return {"train": {"tokens_per_s": rate, "tokens_per_s_runs": [rate]}}
+        return f
+
+    def throughput(side):
+        def f(model, *rest):
+            calls.append((side, "throughput", model, rest[-1]))
+            return 1100.0 if side == "s" else 380.0
+        return f
+
+    def once(side):
+        def f(model, *rest):
+            name, repeat = rest[-4], rest[-1]
+            calls.append((side, name, model, repeat))
+            return {"sent_per_s": 10.0 * repeat, "words_per_s": 100.0, "peak_rss_gib": 0.5, "bleu": 1.0}
+        return f
+
+    monkeypatch.setattr(run.s2a, "unavailable", lambda model: None)
+    monkeypatch.setattr(run, "train_seq2attn", train("s"))
+    monkeypatch.setattr(run, "train_joey", train("j"))
+    monkeypatch.setattr(run, "throughput_seq2attn", throughput("s"))
+    monkeypatch.setattr(run, "throughput_joey", throughput("j"))
+    monkeypatch.setattr(run, "startup_seq2attn", lambda *a: "start")
+    monkeypatch.setattr(run, "startup_joey", lambda *a: "start")
+    monkeypatch.setattr(run, "decode_once_seq2attn", once("s"))
+    monkeypatch.setattr(run, "decode_once_joey", once("j"))
+    setup = SimpleNamespace(cache={}, args=SimpleNamespace(repeats=3, beam=5), peak={"fp32": None})
+    entry = run.bench_model("rnn", setup, py=Path("python"))
+    assert calls[:6] == [("s", "train", "rnn"), ("j", "train", "rnn"), ("s", "throughput", "rnn", 2),
+                         ("j", "throughput", "rnn", 2), ("s", "throughput", "rnn", 3), ("j", "throughput", "rnn", 3)]
+    assert calls[6:12] == [(side, "greedy", "rnn", r) for r in (1, 2, 3) for side in ("s", "j")]
+    assert calls[12:] == [(side, "beam5", "rnn", r) for r in (1, 2, 3) for side in ("s", "j")]
+    ours, peer = entry["seq2attn"], entry["joeynmt"]
+    assert ours["train"]["tokens_per_s_runs"] == [1000.0, 1100.0, 1100.0] and ours["train"]["tokens_per_s"] == 1100.0
+    assert peer["train"]["tokens_per_s"] == 380.0 and peer["decode"]["beam5"]["sent_per_s"] == 20.0
+    assert entry["ratios"]["train_tokens_per_s_fp32"] == round(1100 / 380, 2)
+    # the Luong row faces the same JoeyNMT run: nothing of JoeyNMT runs again
+    calls.clear()
+    luong = run.bench_model("rnn-luong", setup, py=Path("python"))
+    assert all(c[0] == "s" for c in calls) and luong["joeynmt"]["same_run_as"] == "rnn"
+    assert luong["joeynmt"]["decode"] == peer["decode"]
+
+
 @pytest.mark.slow
 def test_quick_run_without_peer_writes_every_figure(tmp_path):
     from benchmarks.run import main
@@ -284,7 +356,7 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     argv = ["--data-dir", str(fake_multi30k(tmp_path / "data")), "--quick", "--no-peer", "--models", "rnn",
             "--threads", "1", "--budget-min", "5", "--max-steps", "8", "--bf16-steps", "8", "--warmup-steps", "2",
             "--measure-steps", "6", "--vocab-size", "40", "--batch-tokens", "300", "--work", str(tmp_path / "work"),
-            "--out", str(out), *[x for s in tiny for x in ("--seq2attn-set", s)]]
+            "--out", str(out), "--repeats", "2", *[x for s in tiny for x in ("--seq2attn-set", s)]]
     assert main(argv) == 0
     res = json.loads(out.read_text())
     assert {"cpu", "cores", "torch", "date"} <= set(res["machine"])
@@ -296,8 +368,10 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     assert ours["budget"]["target_tokens_per_step"] > 0 and ours["budget"]["validations"] == 1
     assert ours["bf16"]["tokens_per_s"] > 0 and 0 <= ours["bf16"]["dev_bleu"] <= 100
     assert 0 <= ours["bf16"]["fp32_dev_bleu"] <= 100  # the fp32 run validated at the same step
+    assert len(ours["train"]["tokens_per_s_runs"]) == 2  # the budget run's window, then the window alone
     greedy = ours["decode"]["greedy"]
     assert greedy["sentences"] == 30 and greedy["sent_per_s"] > 0 and greedy["peak_rss_gib"] > 0
+    assert greedy["repeats"] == 2 and len(greedy["sent_per_s_runs"]) == 2 and res["settings"]["repeats"] == 2
     assert 0 <= greedy["bleu"] <= 100
     assert "joeynmt" not in res["models"]["rnn"]
     names = [t["name"] for t in res["models"]["rnn"]["targets"]]
