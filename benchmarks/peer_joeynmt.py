@@ -269,6 +269,13 @@ def generation_seconds(log: Path) -> float | None:
     return float(found[-1]) if found else None
 
 
+def decoding_checkpoint(model_dir: Path) -> Path:
+    """The weights JoeyNMT decodes with: its best by dev BLEU (``best.ckpt``), as seq2attn decodes
+    its best (or averaged) weights; the latest when no validation ran."""
+    best = model_dir / "best.ckpt"
+    return best if best.exists() else latest_checkpoint(model_dir)
+
+
 def latest_checkpoint(model_dir: Path) -> Path:
     """The weights saved last (on SIGINT or at the end): ``latest.ckpt``, else the newest step."""
     latest = model_dir / "latest.ckpt"

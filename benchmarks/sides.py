@@ -245,7 +245,7 @@ def train_joey(model: str, st: Setup, py: Path) -> dict:
 
 def startup_joey(model: str, st: Setup, py: Path) -> Child:
     plan = _plan(model, st, py)
-    ckpt = joey.latest_checkpoint(plan.model_dir)
+    ckpt = joey.decoding_checkpoint(plan.model_dir)
     one = joey.JoeyPlan(**{**vars(plan), "data": {**plan.data, "test": st.one}})
     start = joey.test(py, joey.write_config(one, st.run_dir / "configs" / f"joeynmt-{model}-one.yaml",
                                             splits=("test",), ckpt=ckpt),
@@ -259,7 +259,7 @@ def decode_once_joey(model: str, st: Setup, py: Path, name: str, beam: int, star
     plan = _plan(model, st, py)
     tag = name if repeat == 1 else f"{name}.r{repeat}"
     cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-{tag}.yaml", splits=("test",), beam=beam,
-                            ckpt=joey.latest_checkpoint(plan.model_dir))
+                            ckpt=joey.decoding_checkpoint(plan.model_dir))
     prefix = st.run_dir / f"joeynmt-{model}.{tag}"
     child = joey.test(py, cfg, prefix, threads=st.args.threads, log=st.run_dir / "logs" / f"joeynmt-{model}-{tag}.log")
     check(child, f"JoeyNMT {model} {name} decoding")

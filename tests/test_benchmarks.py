@@ -171,6 +171,15 @@ def test_real_target_tokens_per_step_and_validation_time_on_both_sides(tmp_path)
     assert seq2attn_side.target_tokens_per_step([{"kind": "train", "step": 10}]) is None
 
 
+def test_joeynmt_decodes_its_best_checkpoint(tmp_path):
+    (tmp_path / "400.ckpt").write_bytes(b"x")
+    (tmp_path / "latest.ckpt").symlink_to("400.ckpt")
+    assert peer_joeynmt.decoding_checkpoint(tmp_path) == tmp_path / "latest.ckpt"  # no validation yet
+    (tmp_path / "200.ckpt").write_bytes(b"x")
+    (tmp_path / "best.ckpt").symlink_to("200.ckpt")
+    assert peer_joeynmt.decoding_checkpoint(tmp_path) == tmp_path / "best.ckpt"
+
+
 def test_shims_patch_once_and_refuse_unknown_code(tmp_path):
     (tmp_path / "builders.py").write_text('        kwargs = {\n            "verbose": False,\n        }\n')
     (tmp_path / "tokenizers.py").write_text("    def set_vocab(self, vocab):\n        self.spm.SetVocabulary(vocab._itos)\n")
