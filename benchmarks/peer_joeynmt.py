@@ -162,7 +162,8 @@ def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("trai
     if plan.max_steps is not None:
         cfg["training"]["max_updates"] = plan.max_steps
     cfg["testing"]["beam_size"] = beam
-    cfg["testing"]["max_output_length"] = plan.max_output_length
+    if "train" not in splits:  # decoding only: validation inside training keeps the template's rule
+        cfg["testing"]["max_output_length"] = plan.max_output_length
     if ckpt is not None:
         cfg["testing"]["load_model"] = str(ckpt)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +220,7 @@ def train_rates(model_dir: Path, *, first: int, last: int) -> list[float]:
 
 _STAMPED_STEP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*Step:\s+(\d+),.*Tokens per Sec:\s+([\d.]+)")
 _EVAL = re.compile(r"Evaluation result \((?:greedy|beam search)\).*?([\d.]+)\[sec\]")
+_EPOCH = re.compile(r" - EPOCH \d+$")
 
 
 def target_tokens_per_step(model_dir: Path) -> float | None:
@@ -230,8 +232,8 @@ def target_tokens_per_step(model_dir: Path) -> float | None:
 
     per_step, prev = [], None
     for line in (model_dir / "train.log").read_text(errors="replace").splitlines():
-        if _EVAL.search(line):
-            prev = None  # the next window's clock ran through the validation
+        if _EVAL.search(line) or _EPOCH.search(line):
+            prev = None  # the next window's clock ran through a validation, or its counters restarted
             continue
         m = _STAMPED_STEP.match(line)
         if not m:
@@ -244,9 +246,13 @@ def target_tokens_per_step(model_dir: Path) -> float | None:
 
 
 def validation_seconds(model_dir: Path) -> tuple[int, float]:
-    """How many validations ran and their seconds in all (JoeyNMT's "Evaluation result" lines)."""
-    found = _EVAL.findall((model_dir / "train.log").read_text(errors="replace"))
-    return len(found), round(sum(float(x) for x in found), 1)
+    """How many validations ran and their seconds in all. JoeyNMT logs a validation in two parts:
+    "Generation took X[sec]" (decoding the dev set) and "Evaluation result (...): ..., Y[sec]"
+    (scoring it); X + Y is what seq2attn's ``valid_seconds`` covers. train.log holds validations
+    only (training runs with --skip-test)."""
+    text = (model_dir / "train.log").read_text(errors="replace")
+    evals = _EVAL.findall(text)
+    return len(evals), round(sum(float(x) for x in evals) + sum(float(x) for x in _GEN.findall(text)), 1)
 
 
 _INTERRUPT = re.compile(r"Interrupt at epoch \d+, step (\d+)")

@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse_args(argv)
     model = seq2attn.load(args.model, device="cpu", threads=args.threads)
+    if model.engine.name != "torch":
+        sys.exit(f"benchmarks.recipes: {args.model} is an export; give the trained model directory")
     src, tgt = model.cfg.data.src_lang, model.cfg.data.tgt_lang
     base = find_multi30k(args.data_dir)
     dev_src, dev_ref = (split_lines(base, "dev", lang, args.limit) for lang in (src, tgt))
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     report["test"][f"beam{args.beam}"] = decode(model, test_src, test_ref, beam=args.beam, alpha=alpha)
     save()
     t, tr = report["test"], report["training"]
-    print(f"| {src}->{tgt} | {report['backend']} | {report['params'] / 1e6:.1f}M | {tr['minutes']:.0f} | "
+    print(f"| {src}->{tgt} | {report['backend']} | {report['params'] / 1e6:.1f}M | {tr['minutes'] or 0:.0f} | "
           f"{report['dev'][best_key]['bleu']:.1f} | {t['greedy']['bleu']:.1f} | {t[f'beam{args.beam}']['bleu']:.1f} | "
           f"{t[f'beam{args.beam}']['chrf']:.1f} | alpha {alpha:g}, {report['weights']} weights |")
 

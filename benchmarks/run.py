@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = resolve_mode(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.repeats < 1:
+        say(f"benchmarks.run: error: --repeats {args.repeats}; must be >= 1")
+        return 2
     for m in models:
         if m not in MODELS:
             say(f"benchmarks.run: error: --models {m!r}; choose from: {', '.join(MODELS)}")
@@ -142,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"benchmarks.run: error: {e}")
         return 2
     # two budgets per model, plus the bf16 run, tokenizers and six decodings of the test set
-    per_model = 5 if args.decode_only else 2 * mode.budget_min + (4 if args.quick else 12)
+    # (repeats: each extra throughput run is about a minute of steps plus start-up, full; each
+    # extra decoding of the test set about a minute)
+    per_model = 5 if args.decode_only else (2 * mode.budget_min + (4 if args.quick else 12)
+                                            + (args.repeats - 1) * (2 if args.quick else 8))
     minutes = per_model / 2 * (len(models) + (0 if args.no_peer else len({PEER[m] for m in models})))
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")

@@ -148,12 +148,16 @@ def decode_seq2attn(model: str, st: Setup) -> dict:
 def combine_repeats(runs: list[dict]) -> dict:
     """One decoding figure from repeated runs: sent/s and words/s are the median (each run's value
     under ``*_runs``), peak RSS the largest, the rest (BLEU, words) the first run's: the outputs
-    are the same each time."""
+    are the same each time. Failed runs are left out (``failed_repeats`` counts them)."""
     import statistics
 
-    if not runs or any("error" in r or "unavailable" in r for r in runs):
-        return runs[0] if runs else {}
+    good = [r for r in runs if "error" not in r and "unavailable" not in r]
+    if not good:
+        return runs[0] if runs else {"error": "no run"}
+    failed, runs = len(runs) - len(good), good
     out = dict(runs[0])
+    if failed:
+        out["failed_repeats"] = failed
     for key in ("sent_per_s", "words_per_s"):
         values = [r[key] for r in runs]
         out[key], out[f"{key}_runs"] = round(statistics.median(values), 2), values

@@ -12,10 +12,12 @@ The words and the attention are the same.
 
 What does not map: CTranslate2's length penalty divides by ``length ** alpha``, not GNMT's
 ``((5 + length) / 6) ** alpha``, so only ``alpha = 0`` is accepted; the output limit
-``a * source length + b`` is per sentence here and per call there, so sentences are grouped by
-each chunk of sources of about the same length (sorted by length, ``decode.batch_tokens``
-source tokens per chunk) runs with its longest limit, and the few sentences whose output reached
-their own limit run again with it.
+``a * source length + b`` is per sentence here and per call there. Sources are sorted by length
+and cut into chunks of ``decode.batch_tokens`` source tokens. Greedy search (and sampling) runs
+each chunk with its longest limit, then runs again, with their own limit, the few sentences whose
+output reached it: a greedy output that ends before its limit is the same under a longer one.
+Beam search is not like that (at its limit a cut hypothesis competes with finished ones), so a
+beam runs one call per limit within the chunk.
 
 Speed: the attention is asked of CTranslate2 only when the caller wants it
 (``Model.translate(..., attention=False)``; ``translate`` asks for it only for JSONL output and
@@ -194,7 +196,8 @@ class CT2Engine:
                     and any(len(h) >= limits[i] for h in r.hypotheses)]
 
         for chunk in self._chunks(todo, [len(s) + 1 for s in sources], decode.batch_tokens):
-            again = run(chunk, max(limits[i] for i in chunk))
+            # sorted by length, so equal limits are neighbours
+            again = chunk if options["beam_size"] > 1 else run(chunk, max(limits[i] for i in chunk))
             for limit, group in groupby(again, key=lambda i: limits[i]):
                 run(list(group), limit)
             if progress is not None:

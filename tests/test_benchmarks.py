@@ -156,13 +156,14 @@ def test_real_target_tokens_per_step_and_validation_time_on_both_sides(tmp_path)
             "Batch Acc: 0.1, Tokens per Sec: {:8.0f}, Lr: 0.001000\n"
     (tmp_path / "train.log").write_text(
         stamp.format(20, 10, 500) + stamp.format(21, 20, 1000)  # 1,000 tok/s x 60 s / 10 steps = 6,000
+        + "2026-11-21 16:21:29,000 - INFO - joeynmt.prediction - Generation took 20.2500[sec].\n"
         + "2026-11-21 16:21:30,000 - INFO - joeynmt.prediction - Evaluation result (greedy): bleu:  12.30, "
-          "loss:  40.00, ppl:   5.00, acc:   0.40, 25.5000[sec]\n"
+          "loss:  40.00, ppl:   5.00, acc:   0.40, 5.2500[sec]\n"
         + stamp.format(23, 30, 1000)  # its window ran through the validation: left out
         + stamp.format(24, 40, 800)  # 800 x 60 / 10 = 4,800
         + stamp.format(25, 50, 900))  # 900 x 60 / 10 = 5,400
     assert peer_joeynmt.target_tokens_per_step(tmp_path) == 5400.0  # median of 6,000, 4,800, 5,400
-    assert peer_joeynmt.validation_seconds(tmp_path) == (1, 25.5)
+    assert peer_joeynmt.validation_seconds(tmp_path) == (1, 25.5)  # decoding the dev set + scoring it
     rows = [{"kind": "train", "step": 10, "target_tokens": 30000}, {"kind": "valid", "step": 10, "valid_seconds": 4.3},
             {"kind": "train", "step": 20, "target_tokens": 31000}, {"kind": "train", "step": 25, "target_tokens": 14000},
             {"kind": "valid", "step": 25, "valid_seconds": 5.0}]
@@ -211,6 +212,9 @@ def test_joeynmt_config_names_only_the_asked_splits(tmp_path, model):
     plan.max_output_length = 100
     cfg = yaml.safe_load(peer_joeynmt.write_config(plan, tmp_path / "c.yaml", splits=("test",)).read_text())
     assert cfg["testing"]["max_output_length"] == 100
+    # a training config keeps JoeyNMT's own rule for its validations, as seq2attn keeps its own
+    cfg = yaml.safe_load(peer_joeynmt.write_config(plan, tmp_path / "t.yaml").read_text())
+    assert cfg["testing"]["max_output_length"] == -1
 
 
 def test_both_toolkits_get_the_same_allocator_setting():
@@ -292,7 +296,9 @@ def test_repeats_are_combined_as_medians_and_shown_with_their_range():
     fig = combine_repeats(runs)
     assert fig["sent_per_s"] == 100.0 and fig["sent_per_s_runs"] == [100.0, 90.0, 120.0]
     assert fig["words_per_s"] == 1000.0 and fig["peak_rss_gib"] == 0.6 and fig["repeats"] == 3
-    assert combine_repeats([{"error": "x"}, runs[0]]) == {"error": "x"}
+    assert combine_repeats([{"error": "x"}]) == {"error": "x"}
+    one_failed = combine_repeats([{"error": "x"}, *runs[1:]])
+    assert one_failed["sent_per_s_runs"] == [90.0, 120.0] and one_failed["failed_repeats"] == 1
     side = {"train": {"tokens_per_s": 2000.0, "tokens_per_s_runs": [2000.0], "flops_per_token": 5e7}}
     add_throughput_repeat(side, 2400.0, peak=100.0)
     add_throughput_repeat(side, 2100.0, peak=100.0)

@@ -69,6 +69,8 @@ def test_without_attention_and_per_sentence_limits(trained, dev_sources):
     assert [x.hyp for x in without] == [x.hyp for x in with_att] and all(x.attention is None for x in without)
     with pytest.raises(seq2attn.Seq2AttnError, match="no attention"):
         _ = without[0].links
+    with pytest.raises(seq2attn.Seq2AttnError, match="no attention"):
+        theirs.word_alignment(without[0])
     # short limits (half the source + 1): one chunk holds sentences of several lengths, so the
     # shorter ones are cut by their own limit, as in PyTorch decoding
     texts = dev_sources[:40]
@@ -77,6 +79,9 @@ def test_without_attention_and_per_sentence_limits(trained, dev_sources):
     assert len({len(x.src_tokens) for x in a}) > 3
     assert [x.hyp_tokens for x in a] == [x.hyp_tokens for x in b]
     assert all(len(x.hyp_tokens) <= int(0.5 * (len(x.src_tokens) - 1) + 1) for x in b)
+    a = ours.translate(texts, beam=4, max_len_a=0.5, max_len_b=1, attention=False)
+    b = theirs.translate(texts, beam=4, max_len_a=0.5, max_len_b=1, attention=False)
+    assert sum(x.hyp_tokens == y.hyp_tokens for x, y in zip(a, b)) >= 0.95 * len(a)
 
 
 def test_forced_alignment_through_ctranslate2(trained):
