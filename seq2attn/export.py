@@ -18,12 +18,14 @@ put into it one tensor at a time, the way CTranslate2's own OpenNMT-py and fairs
 
 Pre-norm and post-norm layers use the same names: CTranslate2's ``pre_norm`` flag decides where
 each layer norm sits, exactly as ``model.norm`` does here. The export directory also holds our
-tokenizer, our config (its ``decode`` section stays the default) and ``seq2attn-export.json``,
-which is how ``seq2attn.load`` recognizes it.
+tokenizer, our config and ``seq2attn-export.json``, which is how ``seq2attn.load`` recognizes it.
+The config's ``decode`` section is the model's, except ``alpha``: CTranslate2's length penalty is
+not GNMT's, so an export decodes with alpha 0 unless told otherwise (and then refuses).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -31,10 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from . import __version__
 from .checkpoint import load
+from .config import to_dict
 from .errors import CheckpointError, ConfigError
 from .models.transformer import TransformerSeq2Seq, sinusoids
 from .special import BOS, EOS, UNK
@@ -149,7 +153,8 @@ def export_ctranslate2(model_dir: str | Path, out: str | Path, *, quantization: 
     try:
         _Spec().convert(str(tmp), quantization=quantization, force=True)
         loaded.codec.save(tmp)
-        shutil.copyfile(model_dir / "config.yaml", tmp / "config.yaml")
+        exported = dataclasses.replace(cfg, decode=dataclasses.replace(cfg.decode, alpha=0.0))
+        (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(exported), sort_keys=False), encoding="utf-8")
         marker = {"format": EXPORT_FORMAT, "seq2attn": __version__, "ctranslate2": ctranslate2.__version__,
                   "quantization": quantization or "float32", "source": str(model_dir.resolve()),
                   "weights": loaded.info}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 import seq2attn
@@ -82,6 +84,21 @@ def test_without_attention_and_per_sentence_limits(trained, dev_sources):
     a = ours.translate(texts, beam=4, max_len_a=0.5, max_len_b=1, attention=False)
     b = theirs.translate(texts, beam=4, max_len_a=0.5, max_len_b=1, attention=False)
     assert sum(x.hyp_tokens == y.hyp_tokens for x, y in zip(a, b)) >= 0.95 * len(a)
+
+
+def test_an_export_decodes_with_alpha_0(tmp_path, trained):
+    """A model trained with a GNMT length penalty still exports: the export's saved alpha is 0."""
+    model_dir, _ = trained
+    cfg = yaml.safe_load((model_dir / "config.yaml").read_text())
+    cfg["decode"]["alpha"] = 1.0
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = export_ctranslate2(copy, tmp_path / "e")
+    theirs = seq2attn.load(out, device="cpu")
+    assert theirs.cfg.decode.alpha == 0.0 and theirs.translate("a b c", beam=3).hyp
+    with pytest.raises(seq2attn.Seq2AttnError, match="length penalty is not GNMT's"):
+        theirs.translate("a b c", beam=3, alpha=1.0)
 
 
 def test_forced_alignment_through_ctranslate2(trained):
