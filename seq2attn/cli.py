@@ -322,7 +322,7 @@ def translate(
 
 
 # --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------
-for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average):
+for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average, cli_model.tune_alpha):
     app.command(cls=Command)(command)
 
 

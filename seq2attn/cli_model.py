@@ -59,3 +59,40 @@ def average(
         draw_curve(model)
     except Exception as e:  # noqa: BLE001 - the average is saved; a failed picture must not hide that
         console.print(f"could not redraw {model / CURVE} ({type(e).__name__}: {e})")
+
+
+@handle_errors
+def tune_alpha(
+    model: ModelDir,
+    alphas: Annotated[str, typer.Option(metavar="A,B,...", help="Length penalties to try. Example: --alphas "
+                                             "0,0.6,1.0,1.4")] = "0,0.6,1.0,1.4",
+    beam: Annotated[int | None, typer.Option(metavar="K", help="Beam size to tune under (default: the model's "
+                                                 "decode.beam_size, or 5 when that is 1). Example: --beam 5")] = None,
+    device: Device = "auto",
+) -> None:
+    """Choose the length penalty (decode.alpha) on the model's dev set and save it as its default.
+
+    Each alpha decodes the dev set with beam search; the one with the highest dev BLEU is written
+    to the model's config.yaml (translate, evaluate and the Python API then use it). The test set
+    is never looked at. Example: seq2attn tune-alpha -m runs/de-en
+    """
+    from pathlib import Path
+
+    from .alpha import parse_alphas
+    from .alpha import tune_alpha as tune
+    from .api import check_device
+    from .train import resolve_device
+
+    check_device(device)
+    values = parse_alphas(alphas)
+    if beam is not None and beam < 2:
+        from .errors import ConfigError
+
+        raise ConfigError(f"--beam {beam}: the length penalty only acts in beam search (beam >= 2)")
+    row = tune(Path(model), alphas=values, beam=beam, device=resolve_device(device))
+    console = stderr_console()
+    for alpha, bleu in row["dev_bleu_by_alpha"].items():
+        mark = "  <- chosen" if float(alpha) == row["alpha"] else ""
+        console.print(f"alpha {alpha:>4}: dev BLEU {bleu:.2f} (beam {row['beam']}, {row['weights']} weights){mark}")
+    console.print(f"decode.alpha = {row['alpha']:g} saved in {Path(model) / 'config.yaml'} "
+                  f"(was {row['previous_alpha']:g})")

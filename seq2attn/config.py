@@ -103,6 +103,7 @@ class TrainConfig:
     curve: bool = True  # redraw curve.png (dev BLEU and loss against steps and minutes) at each validation
     valid_beam: int | None = None  # validate with beam search of this size (decode.alpha); None: greedy
     average_last: int | None = None  # keep the last N validation checkpoints and average them; None: off
+    tune_alpha: bool = False  # after training: choose decode.alpha on dev (seq2attn tune-alpha) and save it
 
 
 @dataclass(frozen=True)

@@ -463,6 +463,8 @@ def _loop(trainer: Trainer) -> TrainState:
         _validate(trainer)
     if tc.average_last and world.main:  # no collective operation inside: the other ranks may finish
         _average(trainer)
+    if tc.tune_alpha and world.main:
+        _tune_alpha(trainer)
     trainer.reporter.stop()
     return st
 
@@ -528,6 +530,16 @@ def _picture(what: str, trainer: Trainer, draw: Callable[[], None]) -> None:
         draw()
     except Exception as e:  # noqa: BLE001 - a picture is never worth a failed training run
         trainer.reporter.message(f"could not save {what} ({type(e).__name__}: {e})")
+
+
+def _tune_alpha(trainer: Trainer) -> None:
+    """train.tune_alpha: choose decode.alpha on the dev set once the weights are final."""
+    from .alpha import tune_alpha
+
+    row = tune_alpha(trainer.out, device=trainer.device)
+    scores = ", ".join(f"{a}: {b:.2f}" for a, b in row["dev_bleu_by_alpha"].items())
+    trainer.reporter.message(f"decode.alpha = {row['alpha']:g}, chosen on dev with beam {row['beam']} "
+                             f"(dev BLEU by alpha: {scores})")
 
 
 def _average(trainer: Trainer) -> None:
