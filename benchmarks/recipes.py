@@ -71,7 +71,7 @@ def training(directory: Path) -> dict:
     valid = [{k: r.get(k) for k in ("step", "minutes", "bleu", "chrf", "loss", "valid_seconds")}
              for r in rows if r.get("kind") == "valid"]
     averaged = [r for r in rows if r.get("kind") == "averaged"]
-    return {"steps": train[-1]["step"] if train else None,
+    return {"steps": max((r["step"] for r in train + valid if r.get("step") is not None), default=None),
             "minutes": max([r["minutes"] for r in train + valid if r.get("minutes") is not None], default=None),
             "median_target_tokens_per_s": statistics.median(r["tokens_per_s"] for r in train) if train else None,
             "validations": valid,
