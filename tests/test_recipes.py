@@ -25,4 +25,10 @@ def test_recipe_resolves_for_its_pair_and_model(path):
     assert (cfg.data.corpus, cfg.data.src_lang, cfg.data.tgt_lang) == (corpus, src, tgt)
     assert cfg.model.backend == ("transformer" if model == "transformer" else "rnn")
     assert cfg.train.max_minutes is not None and cfg.train.average_last is not None
-    assert "NOT YET MEASURED" in path.read_text(encoding="utf-8")
+    assert cfg.train.tune_alpha  # the length penalty is chosen on each run's own dev set
+    # a recipe's header says whether it was measured, and a measured one names its result file
+    text = path.read_text(encoding="utf-8")
+    if src == "de" and tgt == "en":
+        assert "MEASURED 2026-11-30" in text and "benchmarks/results/recipes/de-en-" in text
+    else:
+        assert "NOT YET MEASURED" in text
