@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
-from .checkpoint import load, load_config
-from .config import to_dict
+from .checkpoint import load, load_config, save_config
 from .curve import append_metrics
 from .errors import ConfigError
-from .fsutil import atomic_write_text
 from .metrics import corpus_scores
 from .validation import translate_ids
 
@@ -52,16 +49,14 @@ def tune_alpha(directory: Path, *, alphas: Sequence[float] = ALPHAS, beam: int |
                device: torch.device | str = "cpu") -> dict[str, Any]:
     """Score each alpha on ``directory``'s dev set, write the best into its config.yaml and log it;
     returns the logged row."""
-    from .store import open_store
-    from .traindata import STORE_DIR, dev_data
+    from .traindata import model_dev_data
 
+    if beam is not None and beam < 2:
+        raise ConfigError(f"--beam {beam}: the length penalty only acts in beam search (beam >= 2)")
     cfg = load_config(directory)
     beam = beam or (cfg.decode.beam_size if cfg.decode.beam_size > 1 else 5)
-    if beam < 2:
-        raise ConfigError(f"--beam {beam}: the length penalty only acts in beam search (beam >= 2)")
     loaded = load(directory, which="auto", device=device)
-    store_dir = Path(cfg.data.store) if cfg.data.store else directory / STORE_DIR
-    text, (src_ids, _) = dev_data(open_store(store_dir), cfg.data.dev_size)
+    text, (src_ids, _) = model_dev_data(directory, cfg)
     if not src_ids:
         raise ConfigError(f"{directory}: its dev set is empty; no alpha can be chosen")
     start = time.monotonic()
@@ -77,7 +72,7 @@ def tune_alpha(directory: Path, *, alphas: Sequence[float] = ALPHAS, beam: int |
             scores[alpha] = round(bleu.score, 4)
     chosen = max(scores, key=lambda a: (scores[a], -a))
     tuned = dataclasses.replace(cfg, decode=dataclasses.replace(cfg.decode, alpha=chosen))
-    atomic_write_text(directory / "config.yaml", yaml.safe_dump(to_dict(tuned), sort_keys=False))
+    save_config(directory, tuned)
     row = {"kind": "alpha", "alpha": chosen, "previous_alpha": cfg.decode.alpha, "beam": beam,
            "weights": loaded.which, "dev_bleu_by_alpha": {f"{a:g}": s for a, s in scores.items()},
            "dev_sentences": len(src_ids), "seconds": round(time.monotonic() - start, 1)}

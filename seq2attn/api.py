@@ -168,10 +168,8 @@ class Model:
     def word_alignment(self, t: Translation) -> Alignment:
         """The attention of ``t`` summed over the subword pieces of each word: rows are output
         words, columns source words (the final column is the source end)."""
-        if t.attention is None:
-            raise ConfigError("this translation has no attention: translate it with attention=True")
         return word_alignment(self.codec, src=t.src, tgt=t.hyp, src_pieces=t.src_tokens,
-                              tgt_pieces=t.hyp_tokens, attention=t.attention)
+                              tgt_pieces=t.hyp_tokens, attention=t.weights())
 
     def set_alignment(self, *, layer: int | None = None, head: int | None = None) -> None:
         """Transformer: which decoder layer's cross-attention (None: the last) and which head

@@ -76,14 +76,12 @@ def average_last(directory: Path, model: nn.Module, *, last: int, score: Scorer,
 
 def average_directory(directory: Path, *, last: int, device: torch.device | str = "cpu") -> dict[str, Any]:
     """``seq2attn average``: average a trained directory's last checkpoints, scored on its dev set."""
-    from .store import open_store
-    from .traindata import STORE_DIR, dev_data
+    from .traindata import model_dev_data
 
     cfg, codec, model = build_empty(directory)
     model.to(device)
     _newest(directory, last)  # fail before reading any data
-    text, (src_ids, tgt_ids) = dev_data(open_store(Path(cfg.data.store) if cfg.data.store else directory / STORE_DIR),
-                                        cfg.data.dev_size)
+    text, (src_ids, tgt_ids) = model_dev_data(directory, cfg)
     dev = DevSet(text, src_ids, tgt_ids)
     return average_last(directory, model, last=last, device=device,
                         score=lambda m: score_dev(m, dev, cfg=cfg, codec=codec, device=torch.device(device)))

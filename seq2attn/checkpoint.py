@@ -135,10 +135,15 @@ def save_setup(directory: Path, cfg: Config, codec: TextCodec) -> None:
     try:
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}}
         atomic_write_text(directory / MANIFEST, _manifest_text(manifest))
-        atomic_write_text(directory / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        save_config(directory, cfg)
         codec.save(directory)
     except OSError as e:
         raise CheckpointError(f"{directory}: cannot write the model directory ({brief(e)})") from None
+
+
+def save_config(directory: Path, cfg: Config) -> None:
+    """``config.yaml``, written atomically: the configuration the model rebuilds itself from."""
+    atomic_write_text(directory / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 class RunLock:

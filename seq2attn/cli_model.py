@@ -84,12 +84,7 @@ def tune_alpha(
     from .train import resolve_device
 
     check_device(device)
-    values = parse_alphas(alphas)
-    if beam is not None and beam < 2:
-        from .errors import ConfigError
-
-        raise ConfigError(f"--beam {beam}: the length penalty only acts in beam search (beam >= 2)")
-    row = tune(Path(model), alphas=values, beam=beam, device=resolve_device(device))
+    row = tune(Path(model), alphas=parse_alphas(alphas), beam=beam, device=resolve_device(device))
     console = stderr_console()
     for alpha, bleu in row["dev_bleu_by_alpha"].items():
         mark = "  <- chosen" if float(alpha) == row["alpha"] else ""

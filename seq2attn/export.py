@@ -33,12 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from . import __version__
-from .checkpoint import load
-from .config import to_dict
+from .checkpoint import load, save_config
 from .errors import CheckpointError, ConfigError
 from .models.transformer import TransformerSeq2Seq, sinusoids
 from .special import BOS, EOS, UNK
@@ -154,7 +152,7 @@ def export_ctranslate2(model_dir: str | Path, out: str | Path, *, quantization: 
         _Spec().convert(str(tmp), quantization=quantization, force=True)
         loaded.codec.save(tmp)
         exported = dataclasses.replace(cfg, decode=dataclasses.replace(cfg.decode, alpha=0.0))
-        (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(exported), sort_keys=False), encoding="utf-8")
+        save_config(tmp, exported)
         marker = {"format": EXPORT_FORMAT, "seq2attn": __version__, "ctranslate2": ctranslate2.__version__,
                   "quantization": quantization or "float32", "source": str(model_dir.resolve()),
                   "weights": loaded.info}

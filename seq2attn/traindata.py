@@ -101,3 +101,9 @@ def dev_data(corpus: store.Store, size: int | None) -> tuple[Parallel, tuple[lis
     src, tgt = corpus.split("dev")
     n = len(text) if size is None else min(size, len(text))
     return text.cut(0, n), ([src[i].tolist() for i in range(n)], [tgt[i].tolist() for i in range(n)])
+
+
+def model_dev_data(directory: Path, cfg: Config) -> tuple[Parallel, tuple[list[list[int]], list[list[int]]]]:
+    """The dev set a trained model directory validated on, from its corpus store."""
+    return dev_data(store.open_store(Path(cfg.data.store) if cfg.data.store else directory / STORE_DIR),
+                    cfg.data.dev_size)

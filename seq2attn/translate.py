@@ -58,10 +58,14 @@ class Translation:
         """Hard links (source token i, output token j), 0-based over ``src_tokens`` /
         ``hyp_tokens``: each output token's most attended source token; a token that attends
         most to the source end ("</s>") gets no link."""
+        n_src = len(self.src_tokens) - 1  # the final column is the source EOS
+        return [(s, j) for s, j in hard_links(self.weights()) if s < n_src]
+
+    def weights(self) -> Tensor:
+        """``attention``, or a one-line error when it was translated with attention=False."""
         if self.attention is None:
             raise ConfigError("this translation has no attention: translate it with attention=True")
-        n_src = len(self.src_tokens) - 1  # the final column is the source EOS
-        return [(s, j) for s, j in hard_links(self.attention) if s < n_src]
+        return self.attention
 
 
 @dataclass
