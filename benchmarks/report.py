@@ -119,6 +119,8 @@ def _cell(side: dict, path: tuple[str, ...]) -> str:
         return "n/a"
     if side.get("error") or _get(side, *path[:-1], "error"):
         return "failed"
+    if path[0] == "bf16" and _get(side, "bf16", "skipped"):
+        return "skipped"
     if path[-1] == "peak_fraction":
         v = _get(side, *path)
         return "-" if v is None else f"{100 * v:.1f}%"
@@ -151,6 +153,8 @@ def render(results: dict) -> str:
     lines = [f"machine: {machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {machine['date']}",
              f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')} ({method})",
              f"repeats: {repeats} per side, interleaved; figures with a range are medians (min-max)"]
+    if results.get("bf16_skipped"):
+        lines.append(f"bf16 training run skipped: {results['bf16_skipped']}")
     for model, m in results["models"].items():
         ours, peer = m.get("seq2attn", {}), m.get("joeynmt", {})
         lines += ["", f"== {model}" + (f"  (seq2attn: {ours['unavailable'][:90]})" if ours.get("unavailable") else ""),

@@ -54,11 +54,15 @@ class Mode:
     warmup_steps: int
     measure_steps: int
     bf16_steps: int
+    validate_every: int  # both toolkits' budget runs; a multiple of it must be bf16_steps
     test_limit: int | None
 
 
-FULL = Mode(budget_min=20.0, warmup_steps=20, measure_steps=150, bf16_steps=200, test_limit=None)
-QUICK = Mode(budget_min=1.0, warmup_steps=5, measure_steps=20, bf16_steps=30, test_limit=200)
+FULL = Mode(budget_min=20.0, warmup_steps=20, measure_steps=150, bf16_steps=200, validate_every=200, test_limit=None)
+QUICK = Mode(budget_min=1.0, warmup_steps=5, measure_steps=20, bf16_steps=30, validate_every=30, test_limit=200)
+# below this bf16 / fp32 matmul-peak ratio the CPU has no fast bf16 path (no AVX512-BF16 or AMX):
+# torch emulates bf16 there and a training run of --bf16-steps takes many times its fp32 time
+FAST_BF16_RATIO = 1.5
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,7 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, help="also stop budget runs after this many steps (smoke tests)")
     p.add_argument("--warmup-steps", type=int, help="training steps left out of the throughput figure")
     p.add_argument("--measure-steps", type=int, help="training steps the throughput figure covers")
-    p.add_argument("--bf16-steps", type=int, help="steps of the bf16 run; dev BLEU of fp32 and bf16 compared there")
+    p.add_argument("--bf16-steps", type=int, help="steps of the bf16 run; dev BLEU of fp32 and bf16 compared there "
+                   "(a multiple of --validate-every)")
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help=f"seq2attn's bf16 training run; auto: only where the measured bf16 matmul peak is at "
+                        f"least {FAST_BF16_RATIO}x the fp32 one (a CPU with AVX512-BF16 or AMX)")
+    p.add_argument("--validate-every", type=int, metavar="N",
+                   help="both toolkits validate every N steps in their budget runs (full 200, quick 30)")
     p.add_argument("--train-limit", type=int, help="use only the first N training pairs")
     p.add_argument("--dev-limit", type=int, help="use only the first N dev pairs")
     p.add_argument("--test-limit", type=int, help="decode only the first N test sentences")
@@ -112,6 +122,7 @@ def resolve_mode(args: argparse.Namespace) -> Mode:
                 warmup_steps=pick(args.warmup_steps, base.warmup_steps),
                 measure_steps=pick(args.measure_steps, base.measure_steps),
                 bf16_steps=pick(args.bf16_steps, base.bf16_steps),
+                validate_every=pick(args.validate_every, base.validate_every),
                 test_limit=pick(args.test_limit, base.test_limit))
 
 
@@ -130,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         if m not in MODELS:
             say(f"benchmarks.run: error: --models {m!r}; choose from: {', '.join(MODELS)}")
             return 2
+    if mode.validate_every < 1 or (args.bf16 != "off" and mode.bf16_steps % mode.validate_every):
+        say(f"benchmarks.run: error: --validate-every {mode.validate_every}; must be >= 1 and divide --bf16-steps "
+            f"{mode.bf16_steps} (the fp32 run's dev BLEU is compared with the bf16 run's at that step)")
+        return 2
     work = args.work.resolve()
     label = "decode-only" if args.decode_only else "quick" if args.quick else "full"
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -153,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
     results = results_header(args, mode, label, argv)
+    results["bf16_skipped"] = bf16_skip_reason(args.bf16, results["matmul_peak_gflops"])
+    if results["bf16_skipped"]:
+        say(f"bf16 run skipped: {results['bf16_skipped']}")
     setup = Setup(run_dir=run_dir, data=data, one=one, mode=mode, args=args,
-                  peak=results["matmul_peak_gflops"])
+                  peak=results["matmul_peak_gflops"], bf16_skip=results["bf16_skipped"])
     py = None
     if not args.no_peer:
         say("JoeyNMT: checking its virtual environment (installs on first use) ...")
@@ -169,6 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     say(report.render(results))
     say(f"results: {out}")
     return 0
+
+
+def bf16_skip_reason(choice: str, peak: dict[str, float]) -> str | None:
+    """Why seq2attn's bf16 training run is left out, or None when it runs."""
+    if choice == "on":
+        return None
+    if choice == "off":
+        return "--bf16 off"
+    fp32, bf16 = peak.get("fp32"), peak.get("bf16")
+    if fp32 and bf16 is not None and bf16 < FAST_BF16_RATIO * fp32:
+        return (f"this CPU has no fast bf16: its bf16 matmul peak ({bf16:g} GFLOP/s) is {bf16 / fp32:.2f}x the fp32 "
+                f"one ({fp32:g}), below {FAST_BF16_RATIO}x (--bf16 on runs it anyway)")
+    return None
 
 
 def prepare_inputs(args: argparse.Namespace, mode: Mode, run_dir: Path) -> tuple[dict[str, Path], Path]:
@@ -207,7 +238,7 @@ def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[
     """The machine, the matmul peak (measured now), the command and every setting."""
     settings = {**vars(mode), **{k: getattr(args, k) for k in (
         "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
-        "dev_limit", "seq2attn_set", "no_peer", "malloc", "joey_normalization", "max_output_length", "repeats")}}
+        "dev_limit", "seq2attn_set", "no_peer", "bf16", "malloc", "joey_normalization", "max_output_length", "repeats")}}
     return {"machine": common.machine_info(args.threads),
             "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
             "matmul_peak_method": f"best of 10 runs of a 1024 x 1024 @ 1024 x 1024 matmul, {args.threads} threads, "

@@ -21,6 +21,7 @@ class Setup:
     mode: Any  # run.Mode
     args: argparse.Namespace
     peak: dict[str, float]  # GFLOP/s, fp32 and bf16
+    bf16_skip: str | None = None  # why the bf16 run is left out (run.bf16_skip_reason), or None
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -43,7 +44,7 @@ def _fraction(tps: float | None, flops_per_token: float, peak_gflops: float | No
 
 
 def _validations(counted: tuple[int, float]) -> dict:
-    """Both budgets include validation time (each side validates every --bf16-steps steps)."""
+    """Both budgets include validation time (each side validates every --validate-every steps)."""
     return {"validations": counted[0], "valid_seconds": counted[1]}
 
 
@@ -69,7 +70,7 @@ def throughput_seq2attn(model: str, st: Setup, repeat: int) -> float | None:
 
 def train_seq2attn(model: str, st: Setup) -> dict:
     a, mode = st.args, st.mode
-    common_sets = _s2a_sets(st, validate_every=mode.bf16_steps)
+    common_sets = _s2a_sets(st, validate_every=mode.validate_every)
     budget = [f"train.max_minutes={mode.budget_min}"] + ([f"train.max_steps={a.max_steps}"] if a.max_steps else [])
     fp32_dir = st.run_dir / f"seq2attn-{model}"
     fp32 = s2a.train(s2a.TrainPlan(model, fp32_dir, st.data, "de", "en", a.threads, common_sets + budget),
@@ -89,7 +90,7 @@ def train_seq2attn(model: str, st: Setup) -> dict:
            "budget": {"minutes": mode.budget_min, "steps": s2a.last_step(rows), "wall_s": round(fp32.wall_s, 1),
                       "target_tokens_per_step": s2a.target_tokens_per_step(rows),
                       **_validations(s2a.validation_seconds(rows))}}
-    out["bf16"] = _bf16_run(model, st, common_sets, fpt, rows)
+    out["bf16"] = {"skipped": st.bf16_skip} if st.bf16_skip else _bf16_run(model, st, common_sets, fpt, rows)
     return out
 
 
@@ -208,7 +209,7 @@ def _spm(st: Setup, py: Path) -> tuple[Path, Path]:
 def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
     spm_model, vocab = _spm(st, py)
     return joey.JoeyPlan(model, st.run_dir / f"joeynmt-{model}", dict(st.data), "de", "en", spm_model, vocab,
-                         validate_every=st.mode.bf16_steps, max_steps=st.args.max_steps,
+                         validate_every=st.mode.validate_every, max_steps=st.args.max_steps,
                          batch_tokens=st.args.batch_tokens, log_every=st.log_every,
                          normalization=st.args.joey_normalization,
                          max_output_length=st.args.max_output_length or -1)

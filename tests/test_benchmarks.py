@@ -251,6 +251,27 @@ def test_missing_data_or_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert "no multi30k/train.de.gz" in capsys.readouterr().err
     assert main(["--models", "lstm", "--no-peer"]) == 2
     assert "choose from: rnn, rnn-luong, transformer" in capsys.readouterr().err
+    assert main(["--quick", "--bf16-steps", "30", "--validate-every", "20", "--no-peer"]) == 2
+    assert "--validate-every 20; must be >= 1 and divide --bf16-steps 30" in capsys.readouterr().err
+
+
+def test_bf16_run_is_skipped_where_the_cpu_emulates_bf16():
+    """auto: the bf16 run only where the measured bf16 matmul peak is fast; the table says why not."""
+    from benchmarks.run import bf16_skip_reason
+
+    emulated, native = {"fp32": 200.0, "bf16": 60.0}, {"fp32": 280.0, "bf16": 1050.0}
+    assert bf16_skip_reason("auto", native) is None and bf16_skip_reason("on", emulated) is None
+    assert bf16_skip_reason("off", native) == "--bf16 off"
+    why = bf16_skip_reason("auto", emulated)
+    assert "no fast bf16" in why and "(60 GFLOP/s) is 0.30x the fp32 one (200)" in why
+    ours = {"bf16": {"skipped": why}, "train": {"tokens_per_s": 1000.0}}
+    assert report._cell(ours, ("bf16", "tokens_per_s")) == "skipped"
+    assert report._cell(ours, ("bf16", "dev_bleu_pair")) == "skipped"
+    marks = {t.name: t.passed for t in report.targets("rnn", ours, {}, report.ratios(ours, {}))}
+    assert marks["train tok/s bf16 vs JoeyNMT fp32"] is None  # not measured, so neither pass nor miss
+    results = {"machine": {"cpu": "x", "threads": 2, "torch": "t", "date": "d"}, "matmul_peak_gflops": emulated,
+               "bf16_skipped": why, "models": {"rnn": {"seq2attn": ours, "targets": []}}}
+    assert f"bf16 training run skipped: {why}" in report.render(results)
 
 
 def test_both_rnn_rows_share_one_joeynmt_run():
@@ -369,7 +390,8 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     out = tmp_path / "results.json"
     tiny = ["model.emb_size=16", "model.hidden_size=16", "model.dec_hidden_size=16"]
     argv = ["--data-dir", str(fake_multi30k(tmp_path / "data")), "--quick", "--no-peer", "--models", "rnn",
-            "--threads", "1", "--budget-min", "5", "--max-steps", "8", "--bf16-steps", "8", "--warmup-steps", "2",
+            "--threads", "1", "--budget-min", "5", "--max-steps", "8", "--bf16-steps", "8", "--validate-every", "8",
+            "--bf16", "on", "--warmup-steps", "2",
             "--measure-steps", "6", "--vocab-size", "40", "--batch-tokens", "300", "--work", str(tmp_path / "work"),
             "--out", str(out), "--repeats", "2", *[x for s in tiny for x in ("--seq2attn-set", s)]]
     assert main(argv) == 0
