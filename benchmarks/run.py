@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="directory with multi30k/{train,val,test_2016_flickr}.{de,en}.gz (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a few minutes in all: 1-min budgets, 200 test sentences")
     p.add_argument("--no-peer", action="store_true", help="seq2attn only (no JoeyNMT install or runs)")
+    p.add_argument("--peer-only", action="store_true",
+                   help="JoeyNMT only (e.g. to choose --joey-normalization; no seq2attn runs)")
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated: {', '.join(MODELS)}")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for every measured process")
     p.add_argument("--budget-min", type=float, help="wall-clock training budget per toolkit and model "
@@ -134,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = resolve_mode(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.no_peer and args.peer_only:
+        say("benchmarks.run: error: --no-peer and --peer-only leave nothing to run; give one of them")
+        return 2
     if args.repeats < 1:
         say(f"benchmarks.run: error: --repeats {args.repeats}; must be >= 1")
         return 2
@@ -164,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     # extra decoding of the test set about a minute)
     per_model = 5 if args.decode_only else (2 * mode.budget_min + (4 if args.quick else 12)
                                             + (args.repeats - 1) * (2 if args.quick else 8))
-    minutes = per_model / 2 * (len(models) + (0 if args.no_peer else len({PEER[m] for m in models})))
+    minutes = per_model / 2 * ((0 if args.peer_only else len(models))
+                               + (0 if args.no_peer else len({PEER[m] for m in models})))
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
     results = results_header(args, mode, label, argv)
@@ -238,7 +244,7 @@ def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[
     """The machine, the matmul peak (measured now), the command and every setting."""
     settings = {**vars(mode), **{k: getattr(args, k) for k in (
         "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
-        "dev_limit", "seq2attn_set", "no_peer", "bf16", "malloc", "joey_normalization", "max_output_length", "repeats")}}
+        "dev_limit", "seq2attn_set", "no_peer", "peer_only", "bf16", "malloc", "joey_normalization", "max_output_length", "repeats")}}
     return {"machine": common.machine_info(args.threads),
             "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
             "matmul_peak_method": f"best of 10 runs of a 1024 x 1024 @ 1024 x 1024 matmul, {args.threads} threads, "
@@ -298,7 +304,7 @@ def _side(model: str, name: str, measure) -> dict:
 
 
 def _ours(model: str, setup: Setup, *, decode: bool = True) -> dict:
-    why = s2a.unavailable(model)
+    why = "not run (--peer-only)" if setup.args.peer_only else s2a.unavailable(model)
     if why:
         say(f"[{model}] seq2attn: {why}")
         return {"unavailable": why}

@@ -251,6 +251,8 @@ def test_missing_data_or_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert "no multi30k/train.de.gz" in capsys.readouterr().err
     assert main(["--models", "lstm", "--no-peer"]) == 2
     assert "choose from: rnn, rnn-luong, transformer" in capsys.readouterr().err
+    assert main(["--no-peer", "--peer-only"]) == 2
+    assert "leave nothing to run" in capsys.readouterr().err
     assert main(["--quick", "--bf16-steps", "30", "--validate-every", "20", "--no-peer"]) == 2
     assert "--validate-every 20; must be >= 1 and divide --bf16-steps 30" in capsys.readouterr().err
 
@@ -366,7 +368,7 @@ def test_bench_model_interleaves_the_sides_and_shares_the_peer(monkeypatch):
     monkeypatch.setattr(run, "startup_joey", lambda *a: "start")
     monkeypatch.setattr(run, "decode_once_seq2attn", once("s"))
     monkeypatch.setattr(run, "decode_once_joey", once("j"))
-    setup = SimpleNamespace(cache={}, args=SimpleNamespace(repeats=3, beam=5), peak={"fp32": None})
+    setup = SimpleNamespace(cache={}, args=SimpleNamespace(repeats=3, beam=5, peer_only=False), peak={"fp32": None})
     entry = run.bench_model("rnn", setup, py=Path("python"))
     assert calls[:6] == [("s", "train", "rnn"), ("j", "train", "rnn"), ("s", "throughput", "rnn", 2),
                          ("j", "throughput", "rnn", 2), ("s", "throughput", "rnn", 3), ("j", "throughput", "rnn", 3)]
@@ -381,6 +383,12 @@ def test_bench_model_interleaves_the_sides_and_shares_the_peer(monkeypatch):
     luong = run.bench_model("rnn-luong", setup, py=Path("python"))
     assert all(c[0] == "s" for c in calls) and luong["joeynmt"]["same_run_as"] == "rnn"
     assert luong["joeynmt"]["decode"] == peer["decode"]
+    # --peer-only: JoeyNMT alone, seq2attn's side says why it is empty
+    calls.clear()
+    setup = SimpleNamespace(cache={}, args=SimpleNamespace(repeats=2, beam=5, peer_only=True), peak={"fp32": None})
+    entry = run.bench_model("transformer", setup, py=Path("python"))
+    assert entry["seq2attn"] == {"unavailable": "not run (--peer-only)"} and all(c[0] == "j" for c in calls)
+    assert entry["joeynmt"]["decode"]["beam5"]["sent_per_s"] == 15.0
 
 
 @pytest.mark.slow
