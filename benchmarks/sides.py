@@ -215,13 +215,19 @@ def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
                          max_output_length=st.args.max_output_length or -1)
 
 
+def no_validation_within(steps: int, log_every: int) -> int:
+    """A validation interval that puts no validation within ``steps`` steps and that JoeyNMT
+    accepts: it refuses a ``validation_freq`` that ``logging_freq`` does not divide."""
+    return log_every * (steps // log_every + 1)
+
+
 def throughput_joey(model: str, st: Setup, py: Path, repeat: int) -> float | None:
     """JoeyNMT's throughput repeat: the measured window's steps alone, no validation inside."""
     import dataclasses
 
     steps = st.window[1]
     plan = dataclasses.replace(_plan(model, st, py), model_dir=st.run_dir / f"joeynmt-{model}-throughput{repeat}",
-                               max_steps=steps, validate_every=steps + 1)
+                               max_steps=steps, validate_every=no_validation_within(steps, st.log_every))
     cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-throughput{repeat}.yaml")
     child = joey.train(py, cfg, plan.model_dir, threads=st.args.threads, budget_min=None,
                        log=st.run_dir / "logs" / f"joeynmt-{model}-throughput{repeat}.log",

@@ -257,6 +257,15 @@ def test_missing_data_or_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert "--validate-every 20; must be >= 1 and divide --bf16-steps 30" in capsys.readouterr().err
 
 
+def test_joeynmt_throughput_repeat_validates_after_the_window_at_a_logging_multiple():
+    """JoeyNMT refuses a validation_freq that logging_freq does not divide (found by a --quick run)."""
+    from benchmarks.sides import no_validation_within
+
+    for steps, log_every in ((170, 10), (25, 5), (8, 2), (7, 1), (20, 10)):
+        every = no_validation_within(steps, log_every)
+        assert every > steps and every % log_every == 0 and every - log_every <= steps
+
+
 def test_bf16_run_is_skipped_where_the_cpu_emulates_bf16():
     """auto: the bf16 run only where the measured bf16 matmul peak is fast; the table says why not."""
     from benchmarks.run import bf16_skip_reason
