@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.decode_only:
             run_dir = args.decode_only.resolve()
-            data, one = earlier_inputs(run_dir, models, peer=not args.no_peer)
+            data, one = earlier_inputs(run_dir, models, ours=not args.peer_only, peer=not args.no_peer)
         else:
             data, one = prepare_inputs(args, mode, run_dir)
     except FileNotFoundError as e:
@@ -218,10 +218,11 @@ def prepare_inputs(args: argparse.Namespace, mode: Mode, run_dir: Path) -> tuple
     return data, one
 
 
-def earlier_inputs(run_dir: Path, models: list[str], *, peer: bool) -> tuple[dict[str, Path], Path]:
+def earlier_inputs(run_dir: Path, models: list[str], *, ours: bool, peer: bool) -> tuple[dict[str, Path], Path]:
     """The data and models of an earlier run, for --decode-only."""
     data = {split: run_dir / "data" / split for split in ("train", "dev", "test")}
-    needed = [Path(f"{data['test']}.de"), run_dir / "data" / "one.de", *(run_dir / f"seq2attn-{m}" for m in models),
+    needed = [Path(f"{data['test']}.de"), run_dir / "data" / "one.de",
+              *(run_dir / f"seq2attn-{m}" for m in models if ours),
               *(run_dir / f"joeynmt-{PEER[m]}" for m in models if peer)]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
@@ -231,7 +232,9 @@ def earlier_inputs(run_dir: Path, models: list[str], *, peer: bool) -> tuple[dic
 
 def decode_model(model: str, setup: Setup, py: Path | None) -> dict:
     """--decode-only: both toolkits decode the test set again with the weights they trained."""
-    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: {"decode": decode_seq2attn(model, setup)})}
+    why = _not_ours(model, setup)
+    entry: dict = {"seq2attn": {"unavailable": why} if why else
+                   _side(model, "seq2attn", lambda: {"decode": decode_seq2attn(model, setup)})}
     if py is not None:
         entry["joeynmt"] = _peer_once(model, setup, lambda: {"decode": decode_joey(PEER[model], setup, py)})
     entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
@@ -303,8 +306,13 @@ def _side(model: str, name: str, measure) -> dict:
         return {"error": str(e)}
 
 
+def _not_ours(model: str, setup: Setup) -> str | None:
+    """Why seq2attn's side of ``model`` is not run, or None."""
+    return "not run (--peer-only)" if setup.args.peer_only else s2a.unavailable(model)
+
+
 def _ours(model: str, setup: Setup, *, decode: bool = True) -> dict:
-    why = "not run (--peer-only)" if setup.args.peer_only else s2a.unavailable(model)
+    why = _not_ours(model, setup)
     if why:
         say(f"[{model}] seq2attn: {why}")
         return {"unavailable": why}

@@ -55,13 +55,20 @@ def _s2a_sets(st: Setup, *, validate_every: int) -> list[str]:
             f"train.log_every={st.log_every}", f"train.validate_every={validate_every}", *a.seq2attn_set]
 
 
+def no_validation_within(steps: int, log_every: int) -> int:
+    """A validation interval that puts no validation within ``steps`` steps and that JoeyNMT
+    accepts: it refuses a ``validation_freq`` that ``logging_freq`` does not divide."""
+    return log_every * (steps // log_every + 1)
+
+
 def throughput_seq2attn(model: str, st: Setup, repeat: int) -> float | None:
     """A repeat of the throughput figure alone: a run of just the measured window's steps, no
     validation inside it (its own directory; the budget run is repeat 1)."""
     steps = st.window[1]
     out_dir = st.run_dir / f"seq2attn-{model}-throughput{repeat}"
     child = s2a.train(s2a.TrainPlan(model, out_dir, st.data, "de", "en", st.args.threads,
-                                    [*_s2a_sets(st, validate_every=steps + 1), f"train.max_steps={steps}"]),
+                                    [*_s2a_sets(st, validate_every=no_validation_within(steps, st.log_every)),
+                                     f"train.max_steps={steps}"]),
                       log=st.run_dir / "logs" / f"seq2attn-{model}-throughput{repeat}.log",
                       extra_env=common.malloc_env(st.args.malloc, side="seq2attn"))
     check(child, f"seq2attn {model} throughput repeat {repeat}")
@@ -213,12 +220,6 @@ def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
                          batch_tokens=st.args.batch_tokens, log_every=st.log_every,
                          normalization=st.args.joey_normalization,
                          max_output_length=st.args.max_output_length or -1)
-
-
-def no_validation_within(steps: int, log_every: int) -> int:
-    """A validation interval that puts no validation within ``steps`` steps and that JoeyNMT
-    accepts: it refuses a ``validation_freq`` that ``logging_freq`` does not divide."""
-    return log_every * (steps // log_every + 1)
 
 
 def throughput_joey(model: str, st: Setup, py: Path, repeat: int) -> float | None:

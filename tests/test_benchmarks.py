@@ -257,6 +257,20 @@ def test_missing_data_or_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert "--validate-every 20; must be >= 1 and divide --bf16-steps 30" in capsys.readouterr().err
 
 
+def test_decode_only_peer_only_needs_no_seq2attn_model(tmp_path):
+    """--decode-only --peer-only asks an earlier run for JoeyNMT's models only."""
+    from benchmarks.run import earlier_inputs
+
+    (tmp_path / "data").mkdir()
+    for name in ("test.de", "one.de"):
+        (tmp_path / "data" / name).write_text("x\n")
+    (tmp_path / "joeynmt-rnn").mkdir()
+    data, one = earlier_inputs(tmp_path, ["rnn", "rnn-luong"], ours=False, peer=True)
+    assert one == tmp_path / "data" / "one" and data["test"] == tmp_path / "data" / "test"
+    with pytest.raises(FileNotFoundError, match="seq2attn-rnn"):
+        earlier_inputs(tmp_path, ["rnn"], ours=True, peer=True)
+
+
 def test_joeynmt_throughput_repeat_validates_after_the_window_at_a_logging_multiple():
     """JoeyNMT refuses a validation_freq that logging_freq does not divide (found by a --quick run)."""
     from benchmarks.sides import no_validation_within
