@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from .common import Child, run_child, thread_env
@@ -125,6 +126,44 @@ def train_sentencepiece(py: Path, inputs: list[Path], prefix: Path, *, vocab_siz
         if child.returncode != 0:
             raise RuntimeError(f"sentencepiece training failed; see {log}")
     return model, vocab
+
+
+_SPM_LENGTHS_CODE = """
+import sys, sentencepiece as spm
+sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
+for path in sys.argv[2:]:
+    with open(path, encoding="utf-8") as f:
+        print(" ".join(str(len(p)) for p in sp.encode([line.rstrip("\\n") for line in f])))
+"""
+
+
+def token_lengths(py: Path, spm_model: Path, files: list[Path]) -> list[np.ndarray]:
+    """Each file's sentences' lengths in pieces of ``spm_model`` (as JoeyNMT segments them)."""
+    res = subprocess.run([str(py), "-c", _SPM_LENGTHS_CODE, str(spm_model), *map(str, files)],
+                         capture_output=True, text=True)
+    rows = res.stdout.splitlines()
+    if res.returncode != 0 or len(rows) != len(files):
+        tail = res.stderr.strip().splitlines()[-1:]
+        raise RuntimeError(f"sentencepiece segmentation of {files[0]} failed: {' '.join(tail) or 'no output'}")
+    return [np.array(row.split(), dtype=np.int64) for row in rows]
+
+
+def token_batch_targets(src: np.ndarray, trg: np.ndarray, batch_size: int, *, seed: int = 0,
+                        max_length: int = 100) -> float:
+    """Mean real (non-pad) target tokens per batch of JoeyNMT 2.3.0's ``TokenBatchSampler`` over a
+    shuffled epoch: a batch grows until (its longest ``max(src, trg) + 1``) x sentences reaches
+    ``batch_size``, with no bucketing, so it is padded to the longest of random sentences."""
+    keep = (src > 0) & (src <= max_length) & (trg > 0) & (trg <= max_length)
+    s, t = src[keep], trg[keep]
+    totals, tokens, longest, rows = [], 0, 0, 0
+    for i in np.random.default_rng(seed).permutation(len(s)):
+        longest, rows, tokens = max(longest, int(max(s[i], t[i])) + 1), rows + 1, tokens + int(t[i]) + 1
+        if longest * rows >= batch_size:
+            totals.append(tokens)
+            tokens, longest, rows = 0, 0, 0
+    if rows:
+        totals.append(tokens)
+    return float(np.mean(totals))
 
 
 # --- configs -----------------------------------------------------------------------------------

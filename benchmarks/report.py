@@ -100,6 +100,7 @@ ROWS = [  # label, path into a side's figures
     ("  fraction of bf16 matmul peak", ("bf16", "peak_fraction")),
     ("dev BLEU fp32 / bf16 at same step", ("bf16", "dev_bleu_pair")),
     ("budget steps", ("budget", "steps")),
+    ("  batch budget (padded tokens)", ("budget", "batch", "batch_tokens")),
     ("  real target tokens per step", ("budget", "target_tokens_per_step")),
     ("  validations / seconds in budget", ("budget", "valid_pair")),
     ("test BLEU greedy", ("decode", "greedy", "bleu")),

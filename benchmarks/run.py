@@ -93,6 +93,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--test-limit", type=int, help="decode only the first N test sentences")
     p.add_argument("--vocab-size", type=int, default=8000, help="joint subword vocabulary (both toolkits)")
     p.add_argument("--batch-tokens", type=int, default=4096, help="training token budget per batch (both)")
+    p.add_argument("--joey-batch-tokens", default="match", metavar="match|same|N",
+                   help="JoeyNMT's training batch_size in padded tokens: match (default: the budget at which its "
+                        "unbucketed batches hold as many real target tokens as seq2attn's at --batch-tokens), "
+                        "same (--batch-tokens), or a number")
     p.add_argument("--decode-batch-tokens", type=int, default=1024,
                    help="seq2attn decoding token budget (~64 Multi30k sentences, JoeyNMT decodes 64 per batch)")
     p.add_argument("--beam", type=int, default=5, help="beam size of the beam rows")
@@ -146,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         if m not in MODELS:
             say(f"benchmarks.run: error: --models {m!r}; choose from: {', '.join(MODELS)}")
             return 2
+    if args.joey_batch_tokens not in ("match", "same") and not (args.joey_batch_tokens.isdigit()
+                                                                and int(args.joey_batch_tokens) > 0):
+        say(f"benchmarks.run: error: --joey-batch-tokens {args.joey_batch_tokens!r}; give match, same or a "
+            "positive number of tokens")
+        return 2
     if mode.validate_every < 1 or (args.bf16 != "off" and mode.bf16_steps % mode.validate_every):
         say(f"benchmarks.run: error: --validate-every {mode.validate_every}; must be >= 1 and divide --bf16-steps "
             f"{mode.bf16_steps} (the fp32 run's dev BLEU is compared with the bf16 run's at that step)")
@@ -246,7 +255,7 @@ def decode_model(model: str, setup: Setup, py: Path | None) -> dict:
 def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[str] | None) -> dict:
     """The machine, the matmul peak (measured now), the command and every setting."""
     settings = {**vars(mode), **{k: getattr(args, k) for k in (
-        "vocab_size", "batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
+        "vocab_size", "batch_tokens", "joey_batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
         "dev_limit", "seq2attn_set", "no_peer", "peer_only", "bf16", "malloc", "joey_normalization", "max_output_length", "repeats")}}
     return {"machine": common.machine_info(args.threads),
             "matmul_peak_gflops": common.matmul_peak(threads=args.threads),

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import common, flops
 from . import peer_joeynmt as joey
 from . import seq2attn_side as s2a
@@ -95,6 +97,7 @@ def train_seq2attn(model: str, st: Setup) -> dict:
                      "peak_fraction": _fraction(tps, fpt, st.peak.get("fp32")),
                      "peak_rss_gib": _gib(fp32), "window_steps": list(st.window)},
            "budget": {"minutes": mode.budget_min, "steps": s2a.last_step(rows), "wall_s": round(fp32.wall_s, 1),
+                      "batch": {"batch_tokens": a.batch_tokens, "rule": "--batch-tokens"},
                       "target_tokens_per_step": s2a.target_tokens_per_step(rows),
                       **_validations(s2a.validation_seconds(rows))}}
     out["bf16"] = {"skipped": st.bf16_skip} if st.bf16_skip else _bf16_run(model, st, common_sets, fpt, rows)
@@ -213,11 +216,50 @@ def _spm(st: Setup, py: Path) -> tuple[Path, Path]:
     return st.cache["spm"]
 
 
+def joey_batch(st: Setup, py: Path) -> dict:
+    """JoeyNMT's ``batch_size`` (padded tokens) and how it was chosen (``--joey-batch-tokens``).
+
+    Both toolkits count a batch's budget in padded tokens, but seq2attn buckets pairs by length and
+    JoeyNMT fills a batch with random pairs padded to the longest, so at one budget a JoeyNMT step
+    holds about half the real target tokens. ``match`` (the default) gives JoeyNMT the budget at
+    which its sampler's real target tokens per batch equal seq2attn's, both simulated over the
+    training data in JoeyNMT's own pieces; each side's measured figure is in the table."""
+    if "joey_batch" in st.cache:
+        return st.cache["joey_batch"]
+    given, ours = st.args.joey_batch_tokens, st.args.batch_tokens
+    if given != "match":
+        out = {"batch_tokens": ours if given == "same" else int(given), "rule": given}
+    else:
+        src, tgt = joey.token_lengths(py, _spm(st, py)[0], [Path(f"{st.data['train']}.{lang}") for lang in ("de", "en")])
+        want = seq2attn_batch_targets(src, tgt, ours)
+        lo, hi = ours // 64, 8 * ours // 64  # in steps of 64 tokens
+        while lo < hi:  # the smallest budget whose batches reach ``want`` real target tokens
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if joey.token_batch_targets(src, tgt, 64 * mid) < want else (lo, mid)
+        out = {"batch_tokens": 64 * lo, "rule": "match",
+               "simulated_target_tokens_per_step": {"seq2attn": round(want, 1),
+                                                    "joeynmt": round(joey.token_batch_targets(src, tgt, 64 * lo), 1),
+                                                    "joeynmt_at_same_budget": round(
+                                                        joey.token_batch_targets(src, tgt, ours), 1)}}
+    st.cache["joey_batch"] = out
+    return out
+
+
+def seq2attn_batch_targets(src: np.ndarray, tgt: np.ndarray, batch_tokens: int, *, max_length: int = 100) -> float:
+    """Mean real target tokens per batch of seq2attn's bucketed plan (``data.plan_epoch``)."""
+    from seq2attn.data import plan_epoch
+
+    keep = (src > 0) & (src <= max_length) & (tgt > 0) & (tgt <= max_length)
+    longer, tokens = np.maximum(src[keep], tgt[keep]), tgt[keep] + 1
+    plan = plan_epoch(longer, batch_tokens=batch_tokens, seed=0, epoch=0)
+    return float(np.mean([tokens[plan.batch(k)].sum() for k in range(len(plan))]))
+
+
 def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
     spm_model, vocab = _spm(st, py)
     return joey.JoeyPlan(model, st.run_dir / f"joeynmt-{model}", dict(st.data), "de", "en", spm_model, vocab,
                          validate_every=st.mode.validate_every, max_steps=st.args.max_steps,
-                         batch_tokens=st.args.batch_tokens, log_every=st.log_every,
+                         batch_tokens=joey_batch(st, py)["batch_tokens"], log_every=st.log_every,
                          normalization=st.args.joey_normalization,
                          max_output_length=st.args.max_output_length or -1)
 
@@ -250,7 +292,7 @@ def train_joey(model: str, st: Setup, py: Path) -> dict:
             "train": {"tokens_per_s": tps, "tokens_per_s_runs": [tps], "peak_rss_gib": _gib(child),
                       "window_steps": list(st.window)},
             "budget": {"minutes": st.mode.budget_min, "steps": joey.last_step(plan.model_dir),
-                       "wall_s": round(child.wall_s, 1),
+                       "wall_s": round(child.wall_s, 1), "batch": joey_batch(st, py),
                        "target_tokens_per_step": joey.target_tokens_per_step(plan.model_dir),
                        **_validations(joey.validation_seconds(plan.model_dir))}}
 

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # `benchmarks` is a directory of the repository, not part of the installed package: make it
@@ -278,6 +280,38 @@ def test_joeynmt_throughput_repeat_validates_after_the_window_at_a_logging_multi
     for steps, log_every in ((170, 10), (25, 5), (8, 2), (7, 1), (20, 10)):
         every = no_validation_within(steps, log_every)
         assert every > steps and every % log_every == 0 and every - log_every <= steps
+
+
+def test_joeynmt_token_batches_pad_to_the_longest_random_pair():
+    """JoeyNMT 2.3.0's TokenBatchSampler: a batch closes once longest(max(src, trg) + 1) x rows reaches the budget."""
+    src, trg = np.array([3, 9, 3, 3]), np.array([3, 3, 3, 3])
+    # budget 20, any order: rows of width 4 and one of width 10; the width-10 row closes its batch at 2 rows
+    # (20 >= 20) or alone when first (10 < 20, then 20); every pair adds its 3 + 1 target tokens
+    mean = peer_joeynmt.token_batch_targets(src, trg, 20, seed=1)
+    assert mean in (8.0, 16 / 3, 4 * 4 / 2)
+    assert peer_joeynmt.token_batch_targets(src, trg, 1) == 4.0  # every pair alone
+    assert peer_joeynmt.token_batch_targets(np.array([3, 0, 200]), np.array([3, 5, 3]), 1) == 4.0  # filtered out
+
+
+def test_joeynmt_batch_budget_matches_seq2attn_real_target_tokens(monkeypatch, tmp_path):
+    """--joey-batch-tokens match: the smallest budget (in steps of 64) at which JoeyNMT's unbucketed
+    batches hold as many real target tokens as seq2attn's bucketed ones at --batch-tokens."""
+    from benchmarks import sides
+
+    rng = np.random.default_rng(0)
+    src, tgt = rng.integers(2, 40, 3000), rng.integers(2, 40, 3000)
+    monkeypatch.setattr(sides, "_spm", lambda st, py: (tmp_path / "s.model", tmp_path / "v.txt"))
+    monkeypatch.setattr(peer_joeynmt, "token_lengths", lambda py, model, files: [src, tgt])
+    setup = lambda rule: sides.Setup(run_dir=tmp_path, data={"train": tmp_path / "train"}, one=tmp_path, mode=None,
+                                     peak={}, args=argparse.Namespace(joey_batch_tokens=rule, batch_tokens=1024))
+    got = sides.joey_batch(setup("match"), tmp_path / "python")
+    want = sides.seq2attn_batch_targets(src, tgt, 1024)
+    b = got["batch_tokens"]
+    assert b % 64 == 0 and b > 1024  # unbucketed batches waste more on padding
+    assert peer_joeynmt.token_batch_targets(src, tgt, b) >= want > peer_joeynmt.token_batch_targets(src, tgt, b - 64)
+    assert got["simulated_target_tokens_per_step"]["joeynmt_at_same_budget"] < 0.8 * want
+    assert sides.joey_batch(setup("same"), tmp_path)["batch_tokens"] == 1024
+    assert sides.joey_batch(setup("2048"), tmp_path)["batch_tokens"] == 2048
 
 
 def test_bf16_run_is_skipped_where_the_cpu_emulates_bf16():
