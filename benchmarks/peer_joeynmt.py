@@ -199,7 +199,9 @@ def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("trai
     cfg["training"].update(validation_freq=plan.validate_every, batch_size=plan.batch_tokens,
                            logging_freq=plan.log_every, normalization=plan.normalization)
     if plan.max_steps is not None:
-        cfg["training"]["max_updates"] = plan.max_steps
+        # JoeyNMT 2.3.0 reads the step limit from `updates` (config.py: cfg.get("updates")); its key
+        # list's `max_updates` is ignored, which let the throughput repeats run on (found 2026-12-01)
+        cfg["training"]["updates"] = plan.max_steps
     cfg["testing"]["beam_size"] = beam
     if "train" not in splits:  # decoding only: validation inside training keeps the template's rule
         cfg["testing"]["max_output_length"] = plan.max_output_length

@@ -243,6 +243,10 @@ def test_joeynmt_config_names_only_the_asked_splits(tmp_path, model):
     # a training config keeps JoeyNMT's own rule for its validations, as seq2attn keeps its own
     cfg = yaml.safe_load(peer_joeynmt.write_config(plan, tmp_path / "t.yaml").read_text())
     assert cfg["testing"]["max_output_length"] == -1
+    assert "updates" not in cfg["training"]  # no step limit: a budget run is stopped by SIGINT
+    plan.max_steps = 170  # JoeyNMT 2.3.0 reads `updates` and ignores `max_updates` (a repeat ran on past its window)
+    cfg = yaml.safe_load(peer_joeynmt.write_config(plan, tmp_path / "t.yaml").read_text())
+    assert cfg["training"]["updates"] == 170 and "max_updates" not in cfg["training"]
 
 
 def test_both_toolkits_get_the_same_allocator_setting():
