@@ -23,6 +23,7 @@ real Multi30k training side by side with JoeyNMT); they show where the step's ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -48,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=6, help="timed steps per row, after 2 warm-up steps")
     p.add_argument("--models", default="rnn,transformer", help="comma-separated: rnn, transformer")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON report (default: %(default)s)")
+    p.add_argument("--profile", choices=("rnn", "transformer"), metavar="BACKEND",
+                   help="instead of the table: torch.profiler over --steps fp32 steps of BACKEND as seq2attn trains "
+                        "it (fused loss, freed memory kept), the operators by self CPU time")
     p.add_argument("--one", nargs=4, metavar=("BACKEND", "PRECISION", "LOSS", "MALLOC"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -58,8 +62,10 @@ def model_config(backend: str):
     return resolve_config(file=HERE / "configs" / f"seq2attn-{backend}.yaml")
 
 
-def one_row(backend: str, precision: str, loss_kind: str, malloc: str, *, threads: int, steps: int) -> dict:
-    """Runs in a child: time ``steps`` training steps with these settings."""
+def one_row(backend: str, precision: str, loss_kind: str, malloc: str, *, threads: int, steps: int,
+            profile: bool = False) -> dict:
+    """Runs in a child: time ``steps`` training steps with these settings (``profile``: under
+    torch.profiler, whose operator table goes to stderr)."""
     if malloc == "kept":
         from seq2attn.runtime import keep_freed_memory
 
@@ -91,10 +97,15 @@ def one_row(backend: str, precision: str, loss_kind: str, malloc: str, *, thread
 
     for _ in range(2):
         step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = (time.perf_counter() - start) / steps
+    with contextlib.ExitStack() as stack:
+        prof = stack.enter_context(torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])) \
+            if profile else None
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        seconds = (time.perf_counter() - start) / steps
+    if prof is not None:
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), file=sys.stderr)
     return {"backend": backend, "precision": precision, "loss": loss_kind, "malloc": malloc,
             "ms_per_step": round(seconds * 1000, 1), "tokens_per_s": round(B * T / seconds, 1),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -102,6 +113,10 @@ def one_row(backend: str, precision: str, loss_kind: str, malloc: str, *, thread
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile:
+        print(json.dumps(one_row(args.profile, "fp32", "fused", "kept", threads=args.threads, steps=args.steps,
+                                 profile=True)))
+        return 0
     if args.one:
         print(json.dumps(one_row(*args.one, threads=args.threads, steps=args.steps)))
         return 0
