@@ -173,13 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         say(f"benchmarks.run: error: {e}")
         return 2
-    # two budgets per model, plus the bf16 run, tokenizers and six decodings of the test set
-    # (repeats: each extra throughput run is about a minute of steps plus start-up, full; each
-    # extra decoding of the test set about a minute)
-    per_model = 5 if args.decode_only else (2 * mode.budget_min + (4 if args.quick else 12)
-                                            + (args.repeats - 1) * (2 if args.quick else 8))
-    minutes = per_model / 2 * ((0 if args.peer_only else len(models))
-                               + (0 if args.no_peer else len({PEER[m] for m in models})))
+    # per model and side: the budget run, start-up and decodings, and each extra throughput repeat
+    # (full run, 2026-12-01, RNN rows: seq2attn about 4 + 5 per repeat; JoeyNMT about 8 + 14 per
+    # repeat, its 170 window steps at matched batches running at a third of seq2attn's speed)
+    ours_min = 5 if args.decode_only else mode.budget_min + (2 if args.quick else 4) \
+        + (args.repeats - 1) * (1 if args.quick else 5)
+    peer_min = 5 if args.decode_only else mode.budget_min + (2 if args.quick else 8) \
+        + (args.repeats - 1) * (2 if args.quick else 14)
+    minutes = ((0 if args.peer_only else len(models)) * ours_min
+               + (0 if args.no_peer else len({PEER[m] for m in models})) * peer_min)
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
     results = results_header(args, mode, label, argv)

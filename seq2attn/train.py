@@ -402,7 +402,13 @@ class _CtrlC:
 def run(trainer: Trainer) -> TrainState:
     """Train until a limit or early stopping; validate every ``validate_every`` steps."""
     try:
-        return _loop(trainer)
+        state = _loop(trainer)
+        # every rank leaves together: a gloo rank that tears its process group down and exits
+        # while another still works can abort at exit ("terminate called without an active
+        # exception"; seen once in CI's two-process test). Not on the error path, where the
+        # other ranks may never reach a barrier.
+        distributed.barrier(trainer.world)
+        return state
     finally:
         distributed.close()
 
