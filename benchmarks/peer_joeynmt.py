@@ -148,13 +148,18 @@ def token_lengths(py: Path, spm_model: Path, files: list[Path]) -> list[np.ndarr
     return [np.array(row.split(), dtype=np.int64) for row in rows]
 
 
+def kept_pairs(src: np.ndarray, tgt: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs both toolkits train on: neither side empty or longer than ``max_length`` tokens."""
+    keep = (src > 0) & (src <= max_length) & (tgt > 0) & (tgt <= max_length)
+    return src[keep], tgt[keep]
+
+
 def token_batch_targets(src: np.ndarray, trg: np.ndarray, batch_size: int, *, seed: int = 0,
                         max_length: int = 100) -> float:
     """Mean real (non-pad) target tokens per batch of JoeyNMT 2.3.0's ``TokenBatchSampler`` over a
     shuffled epoch: a batch grows until (its longest ``max(src, trg) + 1``) x sentences reaches
     ``batch_size``, with no bucketing, so it is padded to the longest of random sentences."""
-    keep = (src > 0) & (src <= max_length) & (trg > 0) & (trg <= max_length)
-    s, t = src[keep], trg[keep]
+    s, t = kept_pairs(src, trg, max_length)
     totals, tokens, longest, rows = [], 0, 0, 0
     for i in np.random.default_rng(seed).permutation(len(s)):
         longest, rows, tokens = max(longest, int(max(s[i], t[i])) + 1), rows + 1, tokens + int(t[i]) + 1

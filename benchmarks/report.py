@@ -185,13 +185,18 @@ def _ratio_cell(ours: dict, peer: dict, path: tuple[str, ...]) -> str:
     return "-" if r is None else f"{r:.2f}x"
 
 
+def judge(model: str, entry: dict) -> dict:
+    """``entry``'s ratios and targets, (re)computed from its two sides' figures."""
+    ours, peer = entry.get("seq2attn", {}), entry.get("joeynmt", {})
+    entry["ratios"] = ratios(ours, peer)
+    entry["targets"] = as_json(targets(model, ours, peer, entry["ratios"]))
+    return entry
+
+
 def rederive(results: dict) -> dict:
     """The ratios and targets of every model again, from the figures (today's thresholds)."""
-    for m in results["models"].values():
-        ours, peer = m.get("seq2attn", {}), m.get("joeynmt", {})
-        m["ratios"] = ratios(ours, peer)
-    for model, m in results["models"].items():
-        m["targets"] = as_json(targets(model, m.get("seq2attn", {}), m.get("joeynmt", {}), m["ratios"]))
+    for model, entry in results["models"].items():
+        judge(model, entry)
     return results
 
 
@@ -230,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.results:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            data["models"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError) as e:
             print(f"benchmarks.report: error: {path}: not a benchmarks.run results file ({e})", file=sys.stderr)
+            return 2
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            print(f"benchmarks.report: error: {path}: not a benchmarks.run results file (no 'models')", file=sys.stderr)
             return 2
         if merged is None:
             merged = data

@@ -248,10 +248,7 @@ def decode_model(model: str, setup: Setup, py: Path | None) -> dict:
                    _side(model, "seq2attn", lambda: {"decode": decode_seq2attn(model, setup)})}
     if py is not None:
         entry["joeynmt"] = _peer_once(model, setup, lambda: {"decode": decode_joey(PEER[model], setup, py)})
-    entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
-    entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
-                                                     entry["ratios"]))
-    return entry
+    return report.judge(model, entry)
 
 
 def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[str] | None) -> dict:
@@ -290,10 +287,7 @@ def bench_model(model: str, setup: Setup, py: Path | None) -> dict:
             say(f"[{model}] JoeyNMT: throughput repeat {r} of {repeats} ...")
             add_throughput_repeat(peer, _try(throughput_joey, PEER[model], setup, py, r), None)
     _decode_interleaved(model, setup, py, ours if ok(ours) else None, peer if ok(peer) else None, repeats)
-    entry["ratios"] = report.ratios(entry["seq2attn"], entry.get("joeynmt", {}))
-    entry["targets"] = report.as_json(report.targets(model, entry["seq2attn"], entry.get("joeynmt", {}),
-                                                     entry["ratios"]))
-    return entry
+    return report.judge(model, entry)
 
 
 def _peer_once(model: str, setup: Setup, measure) -> dict:

@@ -249,8 +249,8 @@ def seq2attn_batch_targets(src: np.ndarray, tgt: np.ndarray, batch_tokens: int, 
     """Mean real target tokens per batch of seq2attn's bucketed plan (``data.plan_epoch``)."""
     from seq2attn.data import plan_epoch
 
-    keep = (src > 0) & (src <= max_length) & (tgt > 0) & (tgt <= max_length)
-    longer, tokens = np.maximum(src[keep], tgt[keep]), tgt[keep] + 1
+    src, tgt = joey.kept_pairs(src, tgt, max_length)
+    longer, tokens = np.maximum(src, tgt), tgt + 1
     plan = plan_epoch(longer, batch_tokens=batch_tokens, seed=0, epoch=0)
     return float(np.mean([tokens[plan.batch(k)].sum() for k in range(len(plan))]))
 

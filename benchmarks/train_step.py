@@ -97,9 +97,9 @@ def one_row(backend: str, precision: str, loss_kind: str, malloc: str, *, thread
 
     for _ in range(2):
         step()
-    with contextlib.ExitStack() as stack:
-        prof = stack.enter_context(torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])) \
-            if profile else None
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile \
+        else contextlib.nullcontext()
+    with profiler as prof:
         start = time.perf_counter()
         for _ in range(steps):
             step()
