@@ -173,15 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         say(f"benchmarks.run: error: {e}")
         return 2
-    # per model and side: the budget run, start-up and decodings, and each extra throughput repeat
-    # (full run, 2026-12-01, RNN rows: seq2attn about 4 + 5 per repeat; JoeyNMT about 8 + 14 per
-    # repeat, its 170 window steps at matched batches running at a third of seq2attn's speed)
-    ours_min = 5 if args.decode_only else mode.budget_min + (2 if args.quick else 4) \
-        + (args.repeats - 1) * (1 if args.quick else 5)
-    peer_min = 5 if args.decode_only else mode.budget_min + (2 if args.quick else 8) \
-        + (args.repeats - 1) * (2 if args.quick else 14)
-    minutes = ((0 if args.peer_only else len(models)) * ours_min
-               + (0 if args.no_peer else len({PEER[m] for m in models})) * peer_min)
+    minutes = expected_minutes(args, mode, models)
     say(f"benchmarks.run ({label}): expect roughly {minutes:.0f} minutes on a quiet 2-core machine")
     say(f"measuring the matmul peak ({args.threads} threads) ...")
     results = results_header(args, mode, label, argv)
@@ -204,6 +196,29 @@ def main(argv: list[str] | None = None) -> int:
     say(report.render(results))
     say(f"results: {out}")
     return 0
+
+
+# Minutes beyond the training budget, per side and model: (fixed: start-up and the decodings;
+# each extra throughput repeat), as the full run of 2026-12-01 took them on the 2-core AMD EPYC at
+# matched batches (JoeyNMT's 170 window steps run at a third of seq2attn's speed; its uncached
+# greedy search of an unfinished Transformer took 5 minutes a run).
+FULL_RUN_MINUTES = {"rnn": ((4, 5), (8, 14)), "rnn-luong": ((4, 5), (8, 14)),
+                    "transformer": ((3, 4), (24, 20))}
+
+
+def expected_minutes(args: argparse.Namespace, mode: Mode, models: list[str]) -> float:
+    """A start-up estimate of the run's wall time on a quiet 2-core machine."""
+    def side(model: str, which: int) -> float:
+        if args.decode_only:
+            return 5
+        if args.quick:
+            return mode.budget_min + 2 + (args.repeats - 1) * (1 + which)
+        fixed, per_repeat = FULL_RUN_MINUTES.get(model, FULL_RUN_MINUTES["transformer"])[which]
+        return mode.budget_min + fixed + (args.repeats - 1) * per_repeat
+
+    ours = 0 if args.peer_only else sum(side(m, 0) for m in models)
+    peer = 0 if args.no_peer else sum(side(m, 1) for m in {PEER[m]: m for m in models}.values())
+    return ours + peer
 
 
 def bf16_skip_reason(choice: str, peak: dict[str, float]) -> str | None:

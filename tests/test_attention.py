@@ -221,11 +221,12 @@ def test_default_scorer_follows_the_wiring(decoder, explicit, expected):
     assert resolve_config(sets=sets).model.attention == expected
 
 
-def test_additive_score_recomputes_tanh_in_backward_with_exact_gradients():
+@pytest.mark.parametrize("queries", [1, 3])  # one decoder step (Bahdanau), or all at once
+def test_additive_score_recomputes_tanh_in_backward_with_exact_gradients(queries):
     from seq2attn.attention import _AdditiveScore
 
     g = torch.Generator().manual_seed(0)
-    q = torch.randn(2, 3, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    q = torch.randn(2, queries, 5, dtype=torch.float64, generator=g, requires_grad=True)
     k = torch.randn(2, 4, 5, dtype=torch.float64, generator=g, requires_grad=True)
     v = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
     assert torch.autograd.gradcheck(_AdditiveScore.apply, (q, k, v))

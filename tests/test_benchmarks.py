@@ -557,3 +557,18 @@ def test_engine_child_decodes_and_times(tiny_model, reverse_files, tmp_path):
     timing = json.loads((tmp_path / "t.json").read_text())
     assert timing["sentences"] == 60 and timing["seconds"] > 0 and timing["tokens"] > 0
     assert len((tmp_path / "hyp").read_text().splitlines()) == 60
+
+
+@pytest.mark.parametrize("models, minutes", [
+    ("rnn,rnn-luong", 124),  # the full run's part 1 took 124 minutes (2026-12-01)
+    ("transformer", 115),  # part 2: 115
+    ("rnn,rnn-luong,transformer", 239),
+])
+def test_start_up_estimate_matches_the_measured_full_run(models, minutes):
+    from benchmarks import run
+
+    args = run.parse_args(["--models", models])
+    assert run.expected_minutes(args, run.resolve_mode(args), models.split(",")) == minutes
+    quick = run.parse_args(["--quick", "--models", models, "--no-peer"])
+    assert run.expected_minutes(quick, run.resolve_mode(quick), models.split(",")) \
+        == len(models.split(",")) * (1 + 2 + 2 * 1)  # 1-minute budgets, 2 extra repeats
