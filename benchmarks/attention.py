@@ -33,13 +33,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from seq2attn.attention import ATTENTIONS
 from seq2attn.config import ModelConfig, resolve_config
-from seq2attn.corpora import CORPORA, load_corpus
-from seq2attn.data import Batch, collate, make_batches
-from seq2attn.models import build_model
+from seq2attn.nn.attention import ATTENTIONS
+from seq2attn.nn.batches import Batch, collate, make_batches
+from seq2attn.nn.models import build_model
 from seq2attn.special import PAD_ID
-from seq2attn.tokenizer import TextCodec
+from seq2attn.text.corpora import CORPORA, load_corpus
+from seq2attn.text.tokenizer import TextCodec
 
 WIRINGS = ("bahdanau", "luong")
 RESULTS = Path(__file__).resolve().parent / "results" / "attention.json"

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from seq2attn.checkpoint import load
-from seq2attn.corpora import MULTI30K_URL, multi30k_file, read_lines
-from seq2attn.metrics import corpus_scores
-from seq2attn.models import count_parameters
-from seq2attn.train import resolve_device
-from seq2attn.translate import translate
+from seq2attn.inference.translate import translate
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.nn.models import count_parameters
+from seq2attn.nn.runtime import resolve_device
+from seq2attn.text.corpora import MULTI30K_URL, multi30k_file, read_lines
+from seq2attn.text.metrics import corpus_scores
 
 RESULTS = Path(__file__).resolve().parent / "results" / "decode.json"
 

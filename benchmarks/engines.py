@@ -112,7 +112,7 @@ def test_files(args) -> tuple[Path, Path]:
 
 def exports(model_dir: Path, work: Path) -> dict[str, Path]:
     """float32 and int8 CTranslate2 exports of a Transformer (made once, kept in ``work``)."""
-    from seq2attn.export import export_ctranslate2
+    from seq2attn.inference.export import export_ctranslate2
 
     out = {}
     for precision, quantization in (("fp32", None), ("int8", "int8")):

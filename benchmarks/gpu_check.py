@@ -49,12 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from seq2attn.checkpoint import load
     from seq2attn.config import resolve_config
-    from seq2attn.corpora import load_corpus
-    from seq2attn.metrics import corpus_scores
-    from seq2attn.train import train
-    from seq2attn.translate import translate
+    from seq2attn.inference.translate import translate
+    from seq2attn.modeldir.checkpoint import load
+    from seq2attn.run.train import train
+    from seq2attn.text.corpora import load_corpus
+    from seq2attn.text.metrics import corpus_scores
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"

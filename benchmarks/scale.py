@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from seq2attn.textfiles import read_lines
+from seq2attn.text.textfiles import read_lines
 
 from . import common
 

@@ -28,7 +28,7 @@ def unavailable(model: str) -> str | None:
     """Why the ``model`` config cannot be built by this seq2attn, or None when it can."""
     from seq2attn.config import resolve_config
     from seq2attn.errors import Seq2AttnError
-    from seq2attn.models import build_model
+    from seq2attn.nn.models import build_model
 
     try:
         cfg = resolve_config(file=config_path(model))
@@ -151,9 +151,9 @@ class ModelFacts:
 
 def facts(model_dir: Path, sample_src: list[str], sample_tgt: list[str]) -> ModelFacts:
     """Parameter count, vocabulary and subword lengths, read from the model directory."""
-    from seq2attn.checkpoint import load
     from seq2attn.config import to_dict
-    from seq2attn.models import count_parameters
+    from seq2attn.modeldir.checkpoint import load
+    from seq2attn.nn.models import count_parameters
 
     loaded = load(model_dir, device="cpu")
     src = loaded.codec.encode(sample_src, side="src")

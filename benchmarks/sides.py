@@ -247,7 +247,7 @@ def joey_batch(st: Setup, py: Path) -> dict:
 
 def seq2attn_batch_targets(src: np.ndarray, tgt: np.ndarray, batch_tokens: int, *, max_length: int = 100) -> float:
     """Mean real target tokens per batch of seq2attn's bucketed plan (``data.plan_epoch``)."""
-    from seq2attn.data import plan_epoch
+    from seq2attn.nn.batches import plan_epoch
 
     src, tgt = joey.kept_pairs(src, tgt, max_length)
     longer, tokens = np.maximum(src, tgt), tgt + 1

@@ -8,10 +8,10 @@ tokens, no padding, no data loading), so it isolates the step itself: forward, l
 clipping, Adam. Rows differ in three settings, each in its own child process (the allocator setting
 is process-wide):
 
-* ``loss``: ``fused`` = seq2attn's training loss (``seq2attn.loss.token_loss``: the vocabulary
+* ``loss``: ``fused`` = seq2attn's training loss (``seq2attn.nn.loss.token_loss``: the vocabulary
   projection and cross-entropy chunked, the logits never whole); ``plain`` = logits, then
   ``F.cross_entropy`` (what seq2attn did before, and what most toolkits do);
-* ``malloc``: ``kept`` = ``seq2attn.runtime.keep_freed_memory()`` (what ``seq2attn train`` does);
+* ``malloc``: ``kept`` = ``seq2attn.nn.runtime.keep_freed_memory()`` (what ``seq2attn train`` does);
   ``system`` = glibc's defaults (large blocks mmap'd and unmapped on every free);
 * ``precision``: fp32, or bf16 autocast.
 
@@ -67,14 +67,14 @@ def one_row(backend: str, precision: str, loss_kind: str, malloc: str, *, thread
     """Runs in a child: time ``steps`` training steps with these settings (``profile``: under
     torch.profiler, whose operator table goes to stderr)."""
     if malloc == "kept":
-        from seq2attn.runtime import keep_freed_memory
+        from seq2attn.nn.runtime import keep_freed_memory
 
         assert keep_freed_memory(), "glibc's mallopt is not available here"
     import torch
 
-    from seq2attn.loss import token_loss
-    from seq2attn.models import build_model
-    from seq2attn.runtime import autocast
+    from seq2attn.nn.loss import token_loss
+    from seq2attn.nn.models import build_model
+    from seq2attn.nn.runtime import autocast
 
     torch.manual_seed(0)
     torch.set_num_threads(threads)

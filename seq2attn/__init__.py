@@ -14,16 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import CheckpointError, ConfigError, DataError, Seq2AttnError
-
-__version__ = "0.1.0"
+from seq2attn.errors import CheckpointError, ConfigError, DataError, Seq2AttnError
+from seq2attn.version import __version__
 
 if TYPE_CHECKING:
-    from .api import Model, load
-    from .translate import Translation
+    from seq2attn.inference.api import Model, load
+    from seq2attn.inference.translate import Translation
 
 # imported on first use, so that `import seq2attn` (and every CLI command) does not pay for torch
-_LAZY = {"Model": "api", "load": "api", "Translation": "translate"}
+_LAZY = {"Model": "inference.api", "load": "inference.api", "Translation": "inference.translate"}
 
 __all__ = ["CheckpointError", "ConfigError", "DataError", "Model", "Seq2AttnError", "Translation", "__version__",
            "load"]

@@ -1,5 +1,5 @@
 """``python -m seq2attn`` runs the command line."""
 
-from .cli import app
+from seq2attn.cli.main import app
 
 app(prog_name="seq2attn")

@@ -18,9 +18,13 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .errors import ConfigError
+from seq2attn.errors import ConfigError
 
 TOKENIZER_KINDS = ("bpe", "unigram", "wordlevel", "char")
+# model.attention: the scorer names (seq2attn.nn.attention.ATTENTIONS implements each, a test checks
+# they agree); model.attention=null means the wiring's own scorer
+ATTENTION_NAMES = ("dot", "scaled_dot", "general", "additive", "concat", "multihead", "kernel")
+DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class TokenizerConfig:
 class ModelConfig:
     backend: Literal["rnn", "transformer"] = "rnn"
     decoder: Literal["bahdanau", "luong"] = "bahdanau"
-    attention: str | None = None  # a name from seq2attn.attention.ATTENTIONS; None: the wiring's default
+    attention: str | None = None  # a name from seq2attn.nn.attention.ATTENTIONS; None: the wiring's default
     attention_size: int | None = None  # hidden size of additive/concat/multihead (None: dec size)
     heads: int = 4  # for the multihead scorer
     emb_size: int = 256
@@ -287,8 +291,8 @@ def safe_yaml(text: str) -> Any:
 
 
 def load_yaml(path: str | Path) -> dict[str, dict[str, Any]]:
-    from .errors import brief
-    from .fsutil import read_limited
+    from seq2attn.errors import brief
+    from seq2attn.fsutil import read_limited
 
     p = Path(path)
     try:
@@ -336,8 +340,6 @@ def resolve_config(
         for section, values in layer.items():
             cfg = _apply(cfg, section, values, source)
     if cfg.model.backend == "rnn" and cfg.model.attention is None:  # the saved config names its scorer
-        from .attention import attention_name  # late: attention imports torch
-
         cfg = replace(cfg, model=replace(cfg.model, attention=attention_name(cfg.model)))
     validate(cfg)
     return cfg
@@ -359,12 +361,12 @@ def _positive(path: str, value: float | None, *, allow_none: bool = True) -> Non
 
 
 def validate(cfg: Config) -> None:
-    """Cross-field and range checks that types alone cannot express."""
-    from .attention import ATTENTIONS  # late: attention imports torch
-
+    """Cross-field and range checks that types alone cannot express. The chosen backend's own
+    checks (sizes that must fit together) are ``seq2attn.nn.models.check_config``, which whoever
+    builds a model runs first."""
     m, t, d, tok = cfg.model, cfg.train, cfg.decode, cfg.tokenizer
-    if m.attention is not None and m.attention not in ATTENTIONS:
-        raise ConfigError(f"model.attention={_show(m.attention)}; choose one of: {', '.join(ATTENTIONS)}")
+    if m.attention is not None and m.attention not in ATTENTION_NAMES:
+        raise ConfigError(f"model.attention={_show(m.attention)}; choose one of: {', '.join(ATTENTION_NAMES)}")
     for path, v in [
         ("model.emb_size", m.emb_size), ("model.hidden_size", m.hidden_size),
         ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),
@@ -397,8 +399,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
         raise ConfigError(f"train.device={_show(t.device)}; choose one of: auto, cpu, cuda, cuda:N")
-    if t.weight_decay < 0:
-        raise ConfigError(f"train.weight_decay={t.weight_decay}; must be >= 0")
     if t.min_lr < 0:
         raise ConfigError(f"train.min_lr={t.min_lr}; must be >= 0")
     if d.alpha < 0:
@@ -412,6 +412,8 @@ def validate(cfg: Config) -> None:
     _positive("model.max_positions", m.max_positions)
     if not 0.0 <= m.attention_dropout < 1.0:
         raise ConfigError(f"model.attention_dropout={m.attention_dropout}; must be in [0, 1)")
-    from .models import check_config  # late: models import torch
 
-    check_config(cfg)  # the backend's own size checks, before any data is read
+
+def attention_name(m: ModelConfig) -> str:
+    """The scorer a model uses: ``model.attention``, or its wiring's default when that is null."""
+    return m.attention if m.attention is not None else DEFAULT_ATTENTION[m.decoder]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from seq2attn.config import resolve_config
-from seq2attn.corpora import CORPORA, Parallel, generate
-from seq2attn.train import train
+from seq2attn.run.train import train
+from seq2attn.text.corpora import CORPORA, Parallel, generate
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 

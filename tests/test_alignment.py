@@ -11,7 +11,10 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
-from seq2attn.alignment import (
+from seq2attn.cli.main import app
+from seq2attn.config import TokenizerConfig, resolve_config
+from seq2attn.errors import ConfigError, DataError
+from seq2attn.inference.alignment import (
     Alignment,
     GoldLinks,
     alignment_error_rate,
@@ -25,20 +28,24 @@ from seq2attn.alignment import (
     word_of_marked_pieces,
     word_of_pieces,
 )
-from seq2attn.cli import app
-from seq2attn.config import TokenizerConfig, resolve_config
-from seq2attn.corpora import (
+from seq2attn.run.reporter import Reporter
+from seq2attn.run.train import train
+from seq2attn.special import EOS
+from seq2attn.text.corpora import (
     CORPORA,
     generate,
     load_corpus,
     read_lines,
     write_splits,
 )
-from seq2attn.errors import ConfigError, DataError
-from seq2attn.generated import LEX_ADJECTIVES, LEX_ADVERBS, LEX_DETERMINERS, LEX_NOUNS, LEX_VERBS
-from seq2attn.special import EOS
-from seq2attn.tokenizer import TextCodec
-from seq2attn.train import Reporter, train
+from seq2attn.text.generated import (
+    LEX_ADJECTIVES,
+    LEX_ADVERBS,
+    LEX_DETERMINERS,
+    LEX_NOUNS,
+    LEX_VERBS,
+)
+from seq2attn.text.tokenizer import TextCodec
 
 runner = CliRunner()
 
@@ -341,12 +348,12 @@ def _two_steps(reverse_files, *sets):
 
 
 def test_a_plotting_failure_never_stops_training(tmp_path, reverse_files, monkeypatch):
-    import seq2attn.alignment
+    import seq2attn.inference.alignment
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(seq2attn.alignment, "draw_pair", broken)
+    monkeypatch.setattr(seq2attn.inference.alignment, "draw_pair", broken)
     reporter = _Messages()
     assert train(_two_steps(reverse_files), tmp_path / "m", reporter=reporter).step == 2
     assert sum("could not save the attention image (RuntimeError: no fonts)" in m for m in reporter.lines) == 2

@@ -9,13 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 import seq2attn
-from seq2attn.alpha import parse_alphas, tune_alpha
-from seq2attn.checkpoint import load_config
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.config import resolve_config
-from seq2attn.corpora import CORPORA
 from seq2attn.errors import ConfigError
-from seq2attn.train import train
+from seq2attn.modeldir.checkpoint import load_config
+from seq2attn.run.alpha import parse_alphas, tune_alpha
+from seq2attn.run.train import train
+from seq2attn.text.corpora import CORPORA
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import seq2attn
-from seq2attn.checkpoint import load as load_checkpoint
-from seq2attn.translate import translate as library_translate
+from seq2attn.inference.translate import translate as library_translate
+from seq2attn.modeldir.checkpoint import load as load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from seq2attn.attention import ATTENTIONS, build_attention, masked_softmax
 from seq2attn.config import resolve_config
 from seq2attn.errors import ConfigError
+from seq2attn.nn.attention import ATTENTIONS, build_attention, masked_softmax
+from seq2attn.nn.models import check_config
 
 F64 = torch.float64
 
@@ -186,7 +187,7 @@ def test_keys_are_projected_once_and_memory_follows_index_select():
 @pytest.mark.parametrize("name", ["dot", "scaled_dot", "kernel"])
 def test_unprojected_scorers_refuse_different_sizes_naming_both_fields(name):
     with pytest.raises(ConfigError, match=rf"model.attention={name} .*model.dec_hidden_size=100 .*model.hidden_size"):
-        resolve_config(sets=[f"model.attention={name}", "model.dec_hidden_size=100"])
+        check_config(resolve_config(sets=[f"model.attention={name}", "model.dec_hidden_size=100"]))
     with pytest.raises(ConfigError, match="model.dec_hidden_size"):
         build_attention(name, query_size=3, key_size=4, attention_size=3)
 
@@ -202,7 +203,7 @@ def test_projecting_scorers_accept_different_sizes(name):
 
 def test_multihead_heads_must_divide_attention_size():
     with pytest.raises(ConfigError, match="model.attention_size .*model.heads=3"):
-        resolve_config(sets=["model.attention=multihead", "model.heads=3"])
+        check_config(resolve_config(sets=["model.attention=multihead", "model.heads=3"]))
 
 
 def test_unknown_scorer_lists_every_valid_name():
@@ -223,7 +224,7 @@ def test_default_scorer_follows_the_wiring(decoder, explicit, expected):
 
 @pytest.mark.parametrize("queries", [1, 3])  # one decoder step (Bahdanau), or all at once
 def test_additive_score_recomputes_tanh_in_backward_with_exact_gradients(queries):
-    from seq2attn.attention import _AdditiveScore
+    from seq2attn.nn.attention import _AdditiveScore
 
     g = torch.Generator().manual_seed(0)
     q = torch.randn(2, queries, 5, dtype=torch.float64, generator=g, requires_grad=True)

@@ -13,18 +13,18 @@ from safetensors.torch import load_file
 from torch import nn
 from typer.testing import CliRunner
 
-from seq2attn.averaging import average_state
-from seq2attn.checkpoint import choose_weights, load, read_manifest
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.config import TrainConfig, resolve_config
-from seq2attn.corpora import CORPORA
-from seq2attn.curve import draw_curve
 from seq2attn.errors import CheckpointError
-from seq2attn.metrics import corpus_scores
-from seq2attn.optim import build_optimizer, build_scheduler
-from seq2attn.textfiles import read_parallel
-from seq2attn.train import train
-from seq2attn.translate import translate
+from seq2attn.inference.translate import translate
+from seq2attn.modeldir.checkpoint import choose_weights, load, read_manifest
+from seq2attn.run.averaging import average_state
+from seq2attn.run.curve import draw_curve
+from seq2attn.run.optim import build_optimizer, build_scheduler
+from seq2attn.run.train import train
+from seq2attn.text.corpora import CORPORA
+from seq2attn.text.metrics import corpus_scores
+from seq2attn.text.textfiles import read_parallel
 
 runner = CliRunner()
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from seq2attn.checkpoint import RunLock
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.fsutil import sha256
+from seq2attn.run.rundir import RunLock
 
 runner = CliRunner()
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -232,12 +232,12 @@ def test_a_bom_on_stdin_is_stripped_like_in_a_file(tiny_model, tmp_path):
 
 
 def test_any_oserror_is_one_line_and_debug_shows_its_traceback(tmp_path, monkeypatch):
-    import seq2attn.textfiles
+    import seq2attn.text.textfiles
 
     def failing_disk(path):
         raise OSError(5, "Input/output error", str(path))
 
-    monkeypatch.setattr(seq2attn.textfiles, "read_lines", failing_disk)
+    monkeypatch.setattr(seq2attn.text.textfiles, "read_lines", failing_disk)
     hyp = write(tmp_path / "h", "a\n")
     result = runner.invoke(app, ["score", str(hyp), str(hyp)])
     assert result.exit_code == 1 and result.stderr == f"seq2attn: error: {hyp}: Input/output error\n"
@@ -248,7 +248,7 @@ def test_any_oserror_is_one_line_and_debug_shows_its_traceback(tmp_path, monkeyp
 
 def test_a_nan_loss_stops_training_and_never_becomes_best(tmp_path, reverse_files, monkeypatch):
     from seq2attn.config import resolve_config
-    from seq2attn.train import Diverged, Trainer, train
+    from seq2attn.run.train import Diverged, Trainer, train
 
     real = Trainer.train_step
 

@@ -21,7 +21,7 @@ if ROOT not in sys.path:
 from benchmarks import common, flops, peer_joeynmt, report, seq2attn_side
 from benchmarks.common import Child
 from benchmarks.sides import decode_figures
-from seq2attn.corpora import generate
+from seq2attn.text.corpora import generate
 
 # --- FLOPs: hand-computed known answers --------------------------------------------------------
 
@@ -258,7 +258,7 @@ def test_both_toolkits_get_the_same_allocator_setting():
     # the threshold seq2attn gives mallopt is the one JoeyNMT gets
     import inspect
 
-    from seq2attn import runtime
+    from seq2attn.nn import runtime
     assert "mallopt(_M_TRIM_THRESHOLD, 1 << 30)" in inspect.getsource(runtime.keep_freed_memory)
 
 
@@ -390,7 +390,7 @@ def test_both_rnn_rows_share_one_joeynmt_run():
 def test_luong_row_config_matches_joeynmt_size():
     from benchmarks import seq2attn_side as s2a
     from seq2attn.config import resolve_config
-    from seq2attn.models import build_model, count_parameters
+    from seq2attn.nn.models import build_model, count_parameters
 
     assert s2a.unavailable("rnn-luong") is None
     cfg = resolve_config(file=s2a.config_path("rnn-luong"))

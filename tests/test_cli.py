@@ -11,7 +11,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 
 runner = CliRunner()
 

@@ -12,8 +12,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from seq2attn import __version__, cli_common, cli_eval
-from seq2attn.cli import app
+from seq2attn import __version__
+from seq2attn.cli import common as cli_common
+from seq2attn.cli import evaluate as cli_eval
+from seq2attn.cli.main import app
 
 runner = CliRunner()
 COMMANDS = ("train", "preprocess", "translate", "score", "evaluate", "align", "export", "average", "info",
@@ -49,13 +51,13 @@ def test_help_shows_choices_and_metavars():
 
 
 def test_cli_choices_equal_the_registries():
-    from seq2attn.alignment import LEVELS
     from seq2attn.config import DecodeConfig
-    from seq2attn.translate import FORMATS
+    from seq2attn.inference.alignment import LEVELS
+    from seq2attn.inference.translate import FORMATS
 
     assert get_args(cli_common.DecodePrecision) == get_args(get_type_hints(DecodeConfig)["precision"])
     assert set(get_args(cli_eval.Level)) == set(LEVELS)
-    from seq2attn.export import QUANTIZATIONS, TARGETS
+    from seq2attn.inference.export import QUANTIZATIONS, TARGETS
 
     assert "[" + "|".join(FORMATS) + "]" in flat(run("translate", "--help").stdout)
     export = flat(run("export", "--help").stdout)
@@ -131,7 +133,7 @@ def test_disagreeing_language_spellings_are_a_usage_error(tmp_path):
 
 # --- progress in a log file ----------------------------------------------------------------------
 def test_training_progress_in_a_log_is_plain_lines():
-    from seq2attn.progress import RichReporter
+    from seq2attn.cli.progress import RichReporter
 
     log = io.StringIO()
     reporter = RichReporter(Console(file=log, force_terminal=False, width=200))
@@ -149,7 +151,7 @@ def test_training_progress_in_a_log_is_plain_lines():
 
 
 def test_training_bar_shows_step_of_total_and_validating():
-    from seq2attn.progress import RichReporter
+    from seq2attn.cli.progress import RichReporter
 
     term = io.StringIO()
     reporter = RichReporter(Console(file=term, force_terminal=True, width=200))

@@ -63,7 +63,7 @@ def test_config_is_a_leaf_module():
     import sys
 
     code = ("import sys, seq2attn.config; bad = [m for m in sys.modules if m == 'torch' or "
-            "m.startswith(('seq2attn.models', 'seq2attn.tokenizer', 'seq2attn.attention'))]; print(bad)")
+            "m.startswith(('seq2attn.nn.models', 'seq2attn.text.tokenizer', 'seq2attn.nn.attention'))]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -72,7 +72,7 @@ def test_every_backend_choice_has_a_registered_model():
     from typing import get_args, get_type_hints
 
     from seq2attn.config import ModelConfig
-    from seq2attn.models import BACKENDS, build_model, position_limit
+    from seq2attn.nn.models import BACKENDS, build_model, position_limit
 
     assert set(get_args(get_type_hints(ModelConfig)["backend"])) == set(BACKENDS)
     for name in BACKENDS:

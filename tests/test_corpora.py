@@ -15,9 +15,10 @@ from typing import get_type_hints
 
 import pytest
 
-from seq2attn import corpora, generated
 from seq2attn.config import Config
-from seq2attn.corpora import (
+from seq2attn.errors import ConfigError, DataError
+from seq2attn.text import corpora, generated
+from seq2attn.text.corpora import (
     CORPORA,
     Parallel,
     Splits,
@@ -28,8 +29,7 @@ from seq2attn.corpora import (
     read_tsv,
     write_splits,
 )
-from seq2attn.errors import ConfigError, DataError
-from seq2attn.generated import DATE_FORMATS, SYMBOLS
+from seq2attn.text.generated import DATE_FORMATS, SYMBOLS
 
 # CI clones the repository with shared/ beside it, as here: <repo>/../shared/corpora
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"

@@ -11,14 +11,14 @@ import yaml
 from typer.testing import CliRunner
 
 import seq2attn
-from seq2attn.checkpoint import save_checkpoint, save_setup
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.config import resolve_config
-from seq2attn.corpora import CORPORA, generate
-from seq2attn.export import export_ctranslate2
-from seq2attn.models import build_model
-from seq2attn.tokenizer import TextCodec
-from seq2attn.train import train
+from seq2attn.inference.export import export_ctranslate2
+from seq2attn.modeldir.checkpoint import save_checkpoint, save_setup
+from seq2attn.nn.models import build_model
+from seq2attn.run.train import train
+from seq2attn.text.corpora import CORPORA, generate
+from seq2attn.text.tokenizer import TextCodec
 
 pytest.importorskip("ctranslate2")
 runner = CliRunner()

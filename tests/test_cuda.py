@@ -9,12 +9,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from seq2attn.checkpoint import load
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.config import resolve_config
-from seq2attn.data import make_batches
-from seq2attn.train import resolve_device, train
-from seq2attn.translate import translate
+from seq2attn.inference.translate import translate
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.nn.batches import make_batches
+from seq2attn.nn.runtime import resolve_device
+from seq2attn.run.train import train
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 pytestmark = pytest.mark.cuda

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2attn.data import bucket, length_filter, make_batches
+from seq2attn.nn.batches import bucket, length_filter, make_batches
 from seq2attn.special import BOS_ID, EOS_ID, PAD_ID
 
 

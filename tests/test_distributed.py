@@ -15,10 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from seq2attn.checkpoint import load
 from seq2attn.config import resolve_config
-from seq2attn.train import train
-from seq2attn.translate import translate
+from seq2attn.inference.translate import translate
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.run.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ["tokenizer.kind=wordlevel", "model.emb_size=16", "model.hidden_size=16", "model.dec_hidden_size=16",

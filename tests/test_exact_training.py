@@ -11,9 +11,10 @@ import torch
 from safetensors.torch import load_file
 
 from seq2attn.config import resolve_config
-from seq2attn.corpora import CORPORA
-from seq2attn.data import plan_epoch
-from seq2attn.train import Reporter, Trainer, build_trainer, train
+from seq2attn.nn.batches import plan_epoch
+from seq2attn.run.reporter import Reporter
+from seq2attn.run.train import Trainer, build_trainer, train
+from seq2attn.text.corpora import CORPORA
 
 
 def _cfg(reverse_files, sets=(), **train_opts):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from seq2attn.corpora import generate
+from seq2attn.text.corpora import generate
 
 TINY = ["--set", "tokenizer.kind=wordlevel", "--set", "model.emb_size=16", "--set", "model.hidden_size=16",
         "--set", "model.dec_hidden_size=16", "--set", "train.batch_tokens=512", "--set", "train.log_every=1",
@@ -43,9 +43,9 @@ def model(tmp_path_factory, files) -> Path:
 def seq2attn(*args, kill_at: int | None = None, fsize: int | None = None, **kw) -> subprocess.Popen:
     """Start the CLI; ``kill_at=k``: SIGKILL itself as the checkpoint code starts its k-th file;
     ``fsize``: no file may grow past this many bytes (writes then fail with EFBIG, as on a full disk)."""
-    code = "from seq2attn.cli import app; app()"
+    code = "from seq2attn.cli.main import app; app()"
     if kill_at is not None:
-        code = ("import os, signal, seq2attn.checkpoint as c\n"
+        code = ("import os, signal, seq2attn.modeldir.checkpoint as c\n"
                 "n, real = [0], c.staged_write\n"
                 "def staged(path, write):\n"
                 "    n[0] += 1\n"

@@ -9,10 +9,10 @@ import stat
 
 import pytest
 
-from seq2attn import checkpoint
-from seq2attn.checkpoint import load_trainer_state, read_manifest, save_checkpoint
 from seq2attn.errors import CheckpointError
 from seq2attn.fsutil import atomic_write, atomic_write_lines, read_limited, sha256
+from seq2attn.modeldir import checkpoint
+from seq2attn.modeldir.checkpoint import load_trainer_state, read_manifest, save_checkpoint
 
 
 def mode(path) -> int:
@@ -117,8 +117,8 @@ def test_a_manifest_names_only_known_files_inside_the_directory(tiny_model, tmp_
 
 
 def test_corpora_prepare_writes_files_like_open_does(tmp_path):
-    from seq2attn.corpora import load_corpus
-    from seq2attn.textfiles import write_splits
+    from seq2attn.text.corpora import load_corpus
+    from seq2attn.text.textfiles import write_splits
 
     with open(tmp_path / "plain", "w"):
         pass

@@ -8,9 +8,9 @@ from torch import nn
 from typer.testing import CliRunner
 
 import seq2attn
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.errors import ConfigError
-from seq2attn.runtime import check_precision, for_precision
+from seq2attn.nn.runtime import check_precision, for_precision
 
 
 @pytest.fixture(scope="module")

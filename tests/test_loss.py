@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seq2attn import loss as loss_mod
-from seq2attn.loss import token_loss
+from seq2attn.nn import loss as loss_mod
+from seq2attn.nn.loss import token_loss
 from seq2attn.special import PAD_ID
 
 
@@ -94,7 +94,7 @@ def test_loss_without_gradients_for_validation():
 @pytest.mark.parametrize(("env", "expected"), [({}, True), ({"SEQ2ATTN_MALLOC": "system"}, False)])
 def test_keep_freed_memory_applies_unless_opted_out(env, expected):
     # process-wide: run it in a child so this test process keeps its allocator settings
-    code = "from seq2attn.runtime import keep_freed_memory; print(keep_freed_memory())"
+    code = "from seq2attn.nn.runtime import keep_freed_memory; print(keep_freed_memory())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**{k: v for k, v in os.environ.items() if k != "SEQ2ATTN_MALLOC"}, **env})
     assert out.stdout.strip() == str(expected)

@@ -10,8 +10,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from seq2attn.cli import app
-from seq2attn.metrics import corpus_scores, paired_bootstrap, sentence_scores
+from seq2attn.cli.main import app
+from seq2attn.text.metrics import corpus_scores, paired_bootstrap, sentence_scores
 
 runner = CliRunner()
 

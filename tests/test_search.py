@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from seq2attn.alignment import hard_links
-from seq2attn.attention import masked_softmax
-from seq2attn.checkpoint import load
 from seq2attn.config import DecodeConfig, ModelConfig, resolve_config
-from seq2attn.data import make_batches
 from seq2attn.errors import ConfigError
-from seq2attn.models import build_model
-from seq2attn.models.base import StepOutput
-from seq2attn.search import ban_repeats, beam_search, greedy, length_penalty, sample, search
+from seq2attn.inference.alignment import hard_links
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.nn.attention import masked_softmax
+from seq2attn.nn.batches import make_batches
+from seq2attn.nn.models import build_model
+from seq2attn.nn.models.base import StepOutput
+from seq2attn.nn.search import ban_repeats, beam_search, greedy, length_penalty, sample, search
 from seq2attn.special import EOS_ID, PAD_ID, UNK_ID
 
 LIMITS = {"max_len_a": 1.5, "max_len_b": 5}

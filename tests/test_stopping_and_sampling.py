@@ -10,14 +10,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from seq2attn.checkpoint import load
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.config import resolve_config
-from seq2attn.corpora import CORPORA
-from seq2attn.data import make_batches
-from seq2attn.search import _sampler, force_decode, greedy
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.nn.batches import make_batches
+from seq2attn.nn.search import _sampler, force_decode, greedy
+from seq2attn.run.reporter import Reporter
+from seq2attn.run.train import build_trainer, run
 from seq2attn.special import EOS_ID
-from seq2attn.train import Reporter, build_trainer, run
+from seq2attn.text.corpora import CORPORA
 
 
 def _cfg(reverse_files, sets=(), **train):
@@ -89,7 +90,7 @@ def test_max_epochs_stops_at_the_end_of_an_epoch(tmp_path, reverse_files):
 
 
 def test_max_minutes_stops_on_the_wall_clock(tmp_path, reverse_files, monkeypatch):
-    import seq2attn.train as train_module
+    import seq2attn.run.train as train_module
 
     cfg = _cfg(reverse_files, max_minutes=0.5, max_steps=10**6, validate_every=10**6)
     trainer = build_trainer(cfg, tmp_path / "m", resume=False, reporter=Reporter())

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from seq2attn.cli import app
+from seq2attn.cli.main import app
 from seq2attn.config import resolve_config
 from seq2attn.errors import DataError
-from seq2attn.store import Source, build, open_store, sample_pairs
-from seq2attn.textfiles import iter_lines, iter_parallel, read_lines
+from seq2attn.modeldir.store import Source, build, open_store, sample_pairs
+from seq2attn.text.textfiles import iter_lines, iter_parallel, read_lines
 
 runner = CliRunner()
 SMALL = ["--set", "tokenizer.kind=wordlevel", "--set", "model.emb_size=16", "--set", "model.hidden_size=16",

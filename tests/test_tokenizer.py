@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from seq2attn.config import TOKENIZER_KINDS, TokenizerConfig
 from seq2attn.errors import CheckpointError, ConfigError, DataError
 from seq2attn.special import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, UNK, UNK_ID
-from seq2attn.tokenizer import (
+from seq2attn.text.tokenizer import (
     BUILDERS,
     SPACE,
     Encoded,

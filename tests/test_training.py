@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from seq2attn.checkpoint import load
 from seq2attn.config import resolve_config
-from seq2attn.corpora import CORPORA, load_corpus
 from seq2attn.errors import CheckpointError
-from seq2attn.metrics import exact_match
-from seq2attn.train import train
-from seq2attn.translate import translate
+from seq2attn.inference.translate import translate
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.run.train import train
+from seq2attn.text.corpora import CORPORA, load_corpus
+from seq2attn.text.metrics import exact_match
 
 
 @pytest.mark.slow

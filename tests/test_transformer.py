@@ -11,18 +11,18 @@ import pytest
 import torch
 from torch import nn
 
-from seq2attn.checkpoint import load
 from seq2attn.config import ModelConfig, TrainConfig, resolve_config
-from seq2attn.corpora import CORPORA, load_corpus
-from seq2attn.data import collate
 from seq2attn.errors import ConfigError
-from seq2attn.metrics import exact_match
-from seq2attn.models import build_model, set_alignment
-from seq2attn.models.mha import MultiHeadAttention, causal_mask
-from seq2attn.optim import build_scheduler
-from seq2attn.search import greedy
-from seq2attn.train import train
-from seq2attn.translate import force, translate
+from seq2attn.inference.translate import force, translate
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.nn.batches import collate
+from seq2attn.nn.models import build_model, check_config, set_alignment
+from seq2attn.nn.models.mha import MultiHeadAttention, causal_mask
+from seq2attn.nn.search import greedy
+from seq2attn.run.optim import build_scheduler
+from seq2attn.run.train import train
+from seq2attn.text.corpora import CORPORA, load_corpus
+from seq2attn.text.metrics import exact_match
 
 V = 23
 SMALL = ModelConfig(backend="transformer", emb_size=32, heads=4, ff_size=48, enc_layers=2, dec_layers=3,
@@ -207,7 +207,7 @@ def test_shared_and_tied_embeddings():
 ])
 def test_config_errors_name_the_field(sets, match):
     with pytest.raises(ConfigError, match=match.replace(".", r"\.").replace("'", ".")):
-        resolve_config(sets=["model.backend=transformer", *sets])
+        check_config(resolve_config(sets=["model.backend=transformer", *sets]))
 
 
 def test_noam_schedule_warms_up_then_decays():

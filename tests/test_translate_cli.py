@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from seq2attn.checkpoint import load
-from seq2attn.cli import app
-from seq2attn.translate import translate
+from seq2attn.cli.main import app
+from seq2attn.inference.translate import translate
+from seq2attn.modeldir.checkpoint import load
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"^(\d+-\d+( \d+-\d+)*)?$")

@@ -7,17 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2attn.attention import ATTENTIONS
-from seq2attn.checkpoint import load
 from seq2attn.config import ModelConfig, resolve_config
-from seq2attn.corpora import CORPORA, load_corpus
-from seq2attn.data import collate
-from seq2attn.metrics import exact_match
-from seq2attn.models import build_model
-from seq2attn.search import greedy
+from seq2attn.inference.translate import translate
+from seq2attn.modeldir.checkpoint import load
+from seq2attn.nn.attention import ATTENTIONS
+from seq2attn.nn.batches import collate
+from seq2attn.nn.models import build_model
+from seq2attn.nn.search import greedy
+from seq2attn.run.train import train
 from seq2attn.special import PAD_ID
-from seq2attn.train import train
-from seq2attn.translate import translate
+from seq2attn.text.corpora import CORPORA, load_corpus
+from seq2attn.text.metrics import exact_match
 
 PAIRS = [(wiring, name) for wiring in ("bahdanau", "luong") for name in sorted(ATTENTIONS)]
 SRC = [[5, 6, 7, 8], [9, 5], [7, 7, 6]]
