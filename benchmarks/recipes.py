@@ -12,7 +12,9 @@ and averaged by dev BLEU):
 2. dev with the same beam and alpha through the best and the averaged checkpoint, when both
    exist (what averaging gives under beam search);
 3. test_2016_flickr greedy and with beam --beam at the chosen alpha: BLEU and chrF (sacrebleu
-   defaults: 13a, cased, detokenized), and the length ratio.
+   defaults: 13a, cased, detokenized), the length ratio, and beside them lowercased BLEU
+   (``sacrebleu -lc``; papers on Multi30k score lowercased Moses-tokenized text, so comparisons
+   with them are approximate). The report holds both BLEU signatures.
 
 The training side (steps, minutes, dev BLEU per validation, tokens/s) comes from the model's
 metrics.jsonl. Writes a JSON report and prints the Markdown row on stdout.
@@ -35,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.recipes", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True, help="a trained model directory")
     p.add_argument("--data-dir", type=Path, required=True, help="holds multi30k/, e.g. ../shared/corpora")
-    p.add_argument("--alphas", default="0,0.6,1.0,1.4", help="length penalties tried on dev (default: %(default)s)")
+    p.add_argument("--alphas", default="0,0.6,1.0,1.4,1.8,2.2,2.6,3.0",
+                   help="length penalties tried on dev (default: %(default)s)")
     p.add_argument("--beam", type=int, default=5, help="beam size (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for decoding (default: torch's)")
     p.add_argument("--limit", type=int, default=None, help="only the first N dev and test sentences (smoke runs)")
@@ -49,11 +52,24 @@ def split_lines(base: Path, split: str, lang: str, limit: int | None) -> list[st
 
 
 def scores(hyps: list[str], refs: list[str]) -> dict:
+    """Cased sacreBLEU (13a, the primary figure), lowercased BLEU beside it, chrF, the length ratio."""
     import sacrebleu
 
     b = sacrebleu.corpus_bleu(hyps, [refs])
-    return {"bleu": round(b.score, 2), "chrf": round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2),
-            "length_ratio": round(b.sys_len / b.ref_len, 3)}
+    lc = sacrebleu.corpus_bleu(hyps, [refs], lowercase=True)
+    return {"bleu": round(b.score, 2), "bleu_lc": round(lc.score, 2),
+            "chrf": round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2), "length_ratio": round(b.sys_len / b.ref_len, 3)}
+
+
+def signatures() -> dict[str, str]:
+    """sacreBLEU's signatures of the two BLEU figures ``scores`` reports."""
+    from sacrebleu.metrics import BLEU
+
+    out = {}
+    for name, bleu in (("bleu", BLEU()), ("bleu_lc", BLEU(lowercase=True))):
+        bleu.corpus_score(["x"], [["x"]])  # the signature names the number of references: one
+        out[name] = str(bleu.get_signature())
+    return out
 
 
 def decode(model, sources: list[str], refs: list[str], **options) -> dict:
@@ -93,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     report = {"command": "python -m benchmarks.recipes " + " ".join(sys.argv[1:] if argv is None else argv),
               "machine": machine_info(args.threads or 0), "model": str(args.model), "pair": f"{src}-{tgt}",
               "backend": model.cfg.model.backend, "params": sum(p.numel() for p in model.engine.loaded.model.parameters()),
-              "weights": model.engine.loaded.which, "training": training(args.model), "dev": {}, "test": {}}
+              "weights": model.engine.loaded.which, "training": training(args.model), "signatures": signatures(),
+              "dev": {}, "test": {}}
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -105,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     for alpha in (float(a) for a in args.alphas.split(",")):
         report["dev"][f"beam{args.beam}_alpha{alpha:g}"] = row = decode(model, dev_src, dev_ref, beam=args.beam,
                                                                         alpha=alpha)
-        say(f"dev beam {args.beam} alpha {alpha:g}: BLEU {row['bleu']} (ratio {row['length_ratio']})")
+        say(f"dev beam {args.beam} alpha {alpha:g}: BLEU {row['bleu']} (lowercased {row['bleu_lc']}, "
+            f"ratio {row['length_ratio']})")
         save()
     best_key = max((k for k in report["dev"]), key=lambda k: report["dev"][k]["bleu"])
     alpha = float(best_key.split("alpha")[1])
@@ -126,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     save()
     t, tr = report["test"], report["training"]
     print(f"| {src}->{tgt} | {report['backend']} | {report['params'] / 1e6:.1f}M | {tr['minutes'] or 0:.0f} | "
-          f"{report['dev'][best_key]['bleu']:.1f} | {t['greedy']['bleu']:.1f} | {t[f'beam{args.beam}']['bleu']:.1f} | "
+          f"{report['dev'][best_key]['bleu']:.1f} | {t['greedy']['bleu']:.1f} | {t[f'beam{args.beam}']['bleu']:.1f} "
+          f"(lowercased {t[f'beam{args.beam}']['bleu_lc']:.1f}) | "
           f"{t[f'beam{args.beam}']['chrf']:.1f} | alpha {alpha:g}, {report['weights']} weights |")
 
 

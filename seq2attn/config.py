@@ -95,9 +95,15 @@ class TrainConfig:
     lr_decay: float | None = 0.5  # on plateau of dev BLEU; None: constant learning rate
     lr_patience: int = 3
     min_lr: float = 1e-5
-    # noam: linear warm-up, then 1/sqrt(step); cosine: linear warm-up, then down to min_lr at max_steps
-    schedule: Literal["plateau", "noam", "cosine", "constant"] = "plateau"
-    warmup_steps: int = 4000  # noam, cosine: steps to reach train.lr (the peak)
+    # noam: linear warm-up, then 1/sqrt(step); cosine: linear warm-up, then down to min_lr at max_steps;
+    # budget: linear warm-up, then down to min_lr exactly when the budget (max_minutes of training
+    # time, validations excluded, and/or max_steps) runs out (seq2attn/run/optim.py)
+    schedule: Literal["plateau", "noam", "cosine", "constant", "budget"] = "plateau"
+    warmup_steps: int = 4000  # noam, cosine, budget: steps to reach train.lr (the peak)
+    budget_decay: Literal["linear", "cosine"] = "linear"  # budget: the shape of the decay after warm-up
+    # budget with average_last N: the N kept checkpoints are spread evenly over this final fraction of
+    # the budget (a snapshot at each of N-1 marks, without validation, and the final checkpoint)
+    average_span: float = 0.3
     seed: int = 1
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int | None = None  # CPU threads for torch; None: torch's default
@@ -388,6 +394,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.dropout={m.dropout}; must be in [0, 1)")
     if t.weight_decay < 0:
         raise ConfigError(f"train.weight_decay={t.weight_decay}; must be >= 0")
+    if t.schedule == "budget" and t.max_steps is None and t.max_minutes is None:
+        raise ConfigError("train.schedule=budget needs train.max_minutes or train.max_steps (where the learning "
+                          "rate reaches train.min_lr)")
+    if not 0.0 < t.average_span <= 1.0:
+        raise ConfigError(f"train.average_span={t.average_span}; must be in (0, 1]")
     if t.schedule == "cosine" and t.max_steps is None:
         raise ConfigError("train.schedule=cosine needs train.max_steps (where the learning rate reaches "
                           "train.min_lr)")

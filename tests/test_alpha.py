@@ -84,5 +84,5 @@ def test_train_tune_alpha_chooses_at_the_end(tmp_path, reverse_files):
                         "dev": [str(p) for p in reverse_files["dev"]]}})
     train(cfg, tmp_path / "m")
     row = _rows(tmp_path / "m")[-1]
-    assert row["kind"] == "alpha" and row["beam"] == 2 and set(row["dev_bleu_by_alpha"]) == {"0", "0.6", "1", "1.4", "1.8", "2.2"}
+    assert row["kind"] == "alpha" and row["beam"] == 2 and set(row["dev_bleu_by_alpha"]) == {"0", "0.6", "1", "1.4", "1.8", "2.2", "2.6", "3"}
     assert load_config(tmp_path / "m").decode.alpha == row["alpha"]

@@ -4,8 +4,10 @@ input and writing output (atomically)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +16,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer._click.globals import get_current_context
 from typer.core import TyperCommand, TyperGroup
 
+from seq2attn.config import DecodeConfig
 from seq2attn.errors import DataError, Seq2AttnError, brief
 
 
@@ -124,10 +127,49 @@ class Group(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+# --- decoding options: derived from seq2attn.config.DecodeConfig -------------------------------
+def _decode_parameter(f) -> inspect.Parameter:
+    """One DecodeConfig field as a Typer option: ``--beam-size`` spelled by its public name, the
+    field's help with the default the model's own decode.* (so None: keep the model's)."""
+    meta, hint = f.metadata, typing.get_type_hints(DecodeConfig)[f.name]
+    name = meta.get("name") or f.name
+    flags = [f"--{name.replace('_', '-')}", *([meta["short"]] if meta.get("short") else [])]
+    help = f"{meta['help']} (default: the model's decode.{f.name}). Example: {meta['example']}"
+    if hint is bool:  # a switch: on, or the model's default
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False,
+                                 annotation=Annotated[bool, typer.Option(*flags, help=help)])
+    base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    kind = base[0] if typing.get_origin(hint) is not typing.Literal else hint
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        kind | None, typer.Option(*flags, metavar=meta["metavar"] or None, help=help)])
+
+
+def decode_options(*, exclude: tuple[str, ...] = ()):
+    """Add every decoding option of :class:`~seq2attn.config.DecodeConfig` (but ``exclude``, field
+    names) to a command; the command receives them as ``decode_options``, a dict of the public
+    names given (for ``Model.translate(**decode_options)`` / ``Model.decode_config``)."""
+    import dataclasses
+
+    fields = [f for f in dataclasses.fields(DecodeConfig) if f.name not in exclude]
+
+    def wrap(fn):
+        signature = inspect.signature(fn, eval_str=True)  # the Annotated options, not their strings
+        params = [p for p in signature.parameters.values() if p.name != "decode_options"]
+        added = [_decode_parameter(f) for f in fields]
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            given = {p.name: kwargs.pop(p.name) for p in added}
+            chosen = {k: v for k, v in given.items() if v is not None and v is not False}
+            return fn(*args, decode_options=chosen, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=params + added)
+        return wrapper
+
+    return wrap
+
+
 # --- options declared once ---------------------------------------------------------------------
-# Choices are spelled out here so that `--help` stays fast (the registries live in modules that
-# import torch); tests/test_cli_conventions.py checks that they equal the registries.
-DecodePrecision = Literal["fp32", "bf16", "fp16", "int8"]
 ModelDir = Annotated[Path, typer.Option("--model", "-m", metavar="DIR",
                                         help="Model directory written by `seq2attn train`. Example: -m runs/dates")]
 Device = Annotated[str, typer.Option(metavar="[auto|cpu|cuda|cuda:N]", help="cuda when available with auto. "
@@ -138,8 +180,8 @@ DataDir = Annotated[Path | None, typer.Option(metavar="DIR", help="Local copy of
                                                  "$SEQ2ATTN_DATA, else download). Example: --data-dir ../shared/corpora")]
 Weights = Annotated[Literal["best", "last", "averaged"] | None, typer.Option(
     help="Checkpoint to load (default: the better of best and averaged by dev BLEU). Example: --weights last")]
-BatchTokens = Annotated[int | None, typer.Option(metavar="N", help="Token budget per decoding batch. "
-                                                 "Example: --batch-tokens 8000")]
+Threads = Annotated[int | None, typer.Option(metavar="N", help="CPU threads for decoding. Example: --threads 4")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")]
 SrcLang = Annotated[str | None, typer.Option("--src-lang", metavar="LANG", help="Source language of a "
                                              "multilingual corpus. Example: --src-lang de")]
 TgtLang = Annotated[str | None, typer.Option("--tgt-lang", metavar="LANG", help="Target language. "

@@ -13,10 +13,12 @@ import typer
 
 from seq2attn.cli.common import (
     STDIO,
-    BatchTokens,
     Device,
     ModelDir,
+    Quiet,
+    Threads,
     Weights,
+    decode_options,
     handle_errors,
     is_stdio,
     read_input,
@@ -30,8 +32,6 @@ from seq2attn.errors import ConfigError, DataError
 # --- score and evaluate ------------------------------------------------------------------------
 Metrics = Annotated[str, typer.Option(metavar="LIST", help="Comma-separated: bleu, chrf, ter, exact. Example: --metrics bleu,chrf,ter")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object on stdout. Example: --json")]
-Beam = Annotated[int | None, typer.Option(metavar="N", help="Beam size (default: the model's decode.beam_size; 1 is greedy). "
-                                             "Example: --beam 5")]
 
 
 def _metric_names(metrics: str) -> list[str]:
@@ -124,6 +124,7 @@ def score(
 
 
 @handle_errors
+@decode_options(exclude=("nbest",))
 def evaluate(
     model: ModelDir,
     src: Annotated[Path, typer.Option(metavar="FILE", help="Source file to translate (- is stdin). "
@@ -132,12 +133,13 @@ def evaluate(
                                             "Example: --ref test.en")],
     out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Also write the translations "
                                                 "here. Example: --out test.hyp")] = None,
-    beam: Beam = None,
     metrics: Metrics = "bleu,chrf",
     as_json: AsJson = False,
-    batch_tokens: BatchTokens = None,
     device: Device = "auto",
+    threads: Threads = None,
+    quiet: Quiet = False,
     weights: Weights = None,
+    decode_options: dict | None = None,
 ) -> None:
     """Translate a file and score it against its references in one go.
 
@@ -148,9 +150,10 @@ def evaluate(
 
     names = _metric_names(metrics)
     sources, *ref_streams = _aligned_files([src, *ref])
-    m = load(model, device=device, weights=weights)
-    translations = m.translate(sources, beam=beam, batch_tokens=batch_tokens, attention=False)
-    warn_too_long(sum(t.too_long for t in translations), m.position_limit)
+    m = load(model, device=device, threads=threads, weights=weights)
+    translations = m.translate(sources, attention=False, **decode_options or {})
+    if not quiet:
+        warn_too_long(sum(t.too_long for t in translations), m.position_limit)
     hyps = [t.hyp for t in translations]
     if out is not None:
         write_output(out, hyps)
@@ -179,6 +182,7 @@ def _image_paths(image: Path, n: int) -> list[Path]:
 
 
 @handle_errors
+@decode_options(exclude=("nbest",))
 def align(
     model: ModelDir,
     sentence: Annotated[str | None, typer.Argument(metavar="SENTENCE", help="Source sentence (or --src, or "
@@ -190,7 +194,6 @@ def align(
                                                      "line (- is stdin). Example: --src test.de")] = None,
     tgt_file: Annotated[Path | None, typer.Option("--tgt", metavar="FILE", help="Given translations of --src "
                                                      "(forced alignment). Example: --tgt test.en")] = None,
-    beam: Beam = None,
     fmt: Annotated[AlignFormat, typer.Option("--format", "-f", help="heatmap (stderr; the translation on stdout), "
                                      "pharaoh (i-j links per line) or json (one object per line). "
                                      "Example: --format pharaoh")] = "heatmap",
@@ -212,7 +215,10 @@ def align(
     gold_one_indexed: Annotated[bool, typer.Option("--gold-one-indexed", help="Gold word indices count "
                                                    "from 1 (Hansards/WPT files). Example: --gold-one-indexed")] = False,
     device: Device = "auto",
+    threads: Threads = None,
+    quiet: Quiet = False,
     weights: Weights = None,
+    decode_options: dict | None = None,
 ) -> None:
     """Word alignments from attention: heatmap, Pharaoh links, JSON, images, AER against gold.
 
@@ -234,15 +240,17 @@ def align(
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
     golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
-    m = load(model, device=device, weights=weights)
+    m = load(model, device=device, threads=threads, weights=weights)
     m.set_alignment(layer=layer, head=head)
+    decode = m.decode_config(**decode_options or {})
     if targets is None:
-        translations = m.translate(sources, beam=beam)
-        beam_size = m.decode_config(beam=beam).beam_size
-        mode = "greedy" if beam_size == 1 else f"beam {beam_size}"
+        translations = m.translate(sources, decode=decode)
+        mode = "greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}"
     else:
-        translations, mode = m.align(sources, targets), "forced"
-    warn_too_long(sum(t.too_long for t in translations), m.position_limit)
+        translations, mode = m.align(sources, targets, batch_tokens=decode.batch_tokens,
+                                     precision=decode.precision), "forced"
+    if not quiet:
+        warn_too_long(sum(t.too_long for t in translations), m.position_limit)
     render_alignments(m, translations, fmt=fmt, level=level, threshold=threshold, image=image, golds=golds,
                       mode=mode)
 

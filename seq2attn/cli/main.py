@@ -111,6 +111,9 @@ def train(
     data: Annotated[Path | None, typer.Option("--data", metavar="DIR", help="A corpus store from `seq2attn preprocess` (with "
                                                "--train/--dev or --corpus: checked to match them). "
                                                "Example: --data stores/wmt")] = None,
+    backend: Annotated[Literal["rnn", "transformer"] | None, typer.Option(
+        help="model.backend; with --corpus, that backend's corpus preset (default: the config's, rnn). "
+             "Example: --corpus multi30k --backend transformer")] = None,
 ) -> None:
     """Train a model. Example: seq2attn train --corpus dates --out runs/dates --set train.max_minutes=3
 
@@ -123,7 +126,7 @@ def train(
     src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     cfg = _data_config(corpus=corpus, src=src, tgt=tgt, data_dir=data_dir, train_files=train_files,
                        dev_files=dev_files, config=config, sets=sets, seed=seed,
-                       extra={"train": {"device": device},
+                       extra={"train": {"device": device}, "model": {"backend": backend},
                               "data": {"store": str(data.resolve()) if data is not None else None}})
     from seq2attn.run.distributed import world_from_env
 
@@ -144,10 +147,11 @@ def train(
 
 def _data_config(*, corpus, src, tgt, data_dir, train_files, dev_files, config, sets, seed, extra=None):
     """The config of train and preprocess: corpus preset < --config < --set < flags."""
-    from seq2attn.config import resolve_config
+    from seq2attn.config import ModelConfig, resolve_config
     from seq2attn.text.corpora import CORPORA
 
-    preset = CORPORA[corpus].preset if corpus in CORPORA else None
+    # the preset of the default backend, then of the backend that --config, --set or --backend chose
+    preset = CORPORA[corpus].preset_for(ModelConfig().backend) if corpus in CORPORA else None
     flags = {
         "data": {"corpus": corpus, "src_lang": src, "tgt_lang": tgt, "data_dir": str(data_dir) if data_dir else None,
                  "train": [str(p) for p in train_files] if train_files else None,
@@ -159,6 +163,9 @@ def _data_config(*, corpus, src, tgt, data_dir, train_files, dev_files, config, 
     from seq2attn.nn.models import check_config
 
     cfg = resolve_config(preset=preset, file=config, sets=sets or [], flags=flags)
+    if corpus in CORPORA and CORPORA[corpus].preset_for(cfg.model.backend) != preset:
+        cfg = resolve_config(preset=CORPORA[corpus].preset_for(cfg.model.backend), file=config, sets=sets or [],
+                             flags=flags)
     check_config(cfg)
     return cfg
 

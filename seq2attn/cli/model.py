@@ -65,7 +65,7 @@ def average(
 def tune_alpha(
     model: ModelDir,
     alphas: Annotated[str, typer.Option(metavar="A,B,...", help="Length penalties to try. Example: --alphas "
-                                             "0,0.6,1.0,1.4")] = "0,0.6,1.0,1.4,1.8,2.2",
+                                             "0,0.6,1.0,1.4")] = "0,0.6,1.0,1.4,1.8,2.2,2.6,3.0",
     beam: Annotated[int | None, typer.Option(metavar="K", help="Beam size to tune under (default: the model's "
                                                  "decode.beam_size, or 5 when that is 1). Example: --beam 5")] = None,
     device: Device = "auto",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, overload
+from typing import Any, Protocol, overload
 
 from seq2attn.config import Config, DecodeConfig
 from seq2attn.errors import ConfigError
@@ -78,55 +78,45 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({str(self.path)!r}, backend={self.cfg.model.backend!r}, engine={self.engine.name!r})"
 
-    def decode_config(self, *, beam: int | None = None, alpha: float | None = None, nbest: int | None = None,
-                      max_len_a: float | None = None, max_len_b: int | None = None, sample: bool | None = None,
-                      temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
-                      seed: int | None = None, no_repeat_ngram: int | None = None, batch_tokens: int | None = None,
-                      precision: str | None = None) -> DecodeConfig:
-        """The model's saved decode settings with the given ones (not None) put over them,
-        validated like ``--set decode.*``."""
+    def decode_config(self, **options: Any) -> DecodeConfig:
+        """The model's saved decode settings with the given ones (not None) put over them, validated
+        like ``--set decode.*``. The keywords are the fields of :class:`~seq2attn.config.DecodeConfig`
+        under their public names (``beam`` for ``beam_size``); an unknown one is a ConfigError."""
         from seq2attn.config import resolve_config
         from seq2attn.nn.search import check_decode
 
-        flags = {"beam_size": beam, "alpha": alpha, "nbest": nbest, "max_len_a": max_len_a,
-                 "max_len_b": max_len_b, "sample": sample, "temperature": temperature, "top_k": top_k,
-                 "top_p": top_p, "seed": seed, "no_repeat_ngram": no_repeat_ngram, "batch_tokens": batch_tokens,
-                 "precision": precision}
+        names = DecodeConfig.public_names()
+        unknown = [k for k in options if k not in names]
+        if unknown:
+            raise ConfigError(f"unknown decoding option {unknown[0]!r}; choose from: {', '.join(names)}")
+        flags = {names[k]: v for k, v in options.items()}
         decode = resolve_config(base=self.cfg, flags={"decode": flags}).decode
         check_decode(decode)
         return decode
 
     @overload
-    def translate(self, texts: str, *, beam: int | None = ..., alpha: float | None = ..., nbest: int | None = ...,
-                  max_len_a: float | None = ..., max_len_b: int | None = ..., sample: bool | None = ...,
-                  temperature: float | None = ..., top_k: int | None = ..., top_p: float | None = ...,
-                  seed: int | None = ..., no_repeat_ngram: int | None = ..., batch_tokens: int | None = ...,
-                  precision: str | None = ..., decode: DecodeConfig | None = ...,
-                  progress: Progress | None = ..., attention: bool = ...) -> Translation: ...
+    def translate(self, texts: str, *, decode: DecodeConfig | None = ..., progress: Progress | None = ...,
+                  attention: bool = ..., **options: Any) -> Translation: ...
 
     @overload
-    def translate(self, texts: Sequence[str], *, beam: int | None = ..., alpha: float | None = ...,
-                  nbest: int | None = ..., max_len_a: float | None = ..., max_len_b: int | None = ...,
-                  sample: bool | None = ..., temperature: float | None = ..., top_k: int | None = ...,
-                  top_p: float | None = ..., seed: int | None = ..., no_repeat_ngram: int | None = ...,
-                  batch_tokens: int | None = ..., precision: str | None = ..., decode: DecodeConfig | None = ...,
-                  progress: Progress | None = ..., attention: bool = ...) -> list[Translation]: ...
+    def translate(self, texts: Sequence[str], *, decode: DecodeConfig | None = ..., progress: Progress | None = ...,
+                  attention: bool = ..., **options: Any) -> list[Translation]: ...
 
-    def translate(self, texts, *, beam=None, alpha=None, nbest=None, max_len_a=None, max_len_b=None, sample=None,
-                  temperature=None, top_k=None, top_p=None, seed=None, no_repeat_ngram=None, batch_tokens=None,
-                  precision=None, decode=None, progress=None, attention=True):
+    def translate(self, texts, *, decode=None, progress=None, attention=True, **options):
         """Translate one text (gives one :class:`Translation`) or a list (gives a list, in input
-        order). The keywords are those of :meth:`decode_config`; or pass a whole ``decode``
-        config (from :meth:`decode_config`) instead. ``progress(n)`` is called after each batch
-        with the number of sentences it held. ``attention=False``: the translations carry no
-        attention (``None``; no ``links``), which spares a CTranslate2 model the work of
-        returning it."""
+        order). ``options`` are the decoding options of :meth:`decode_config` (``beam=5``,
+        ``alpha=0.6``, ...); or pass a whole ``decode`` config (from :meth:`decode_config`) instead.
+        ``progress(n)`` is called after each batch with the number of sentences it held.
+        ``attention=False``: the translations carry no attention (``None``; no ``links``), which
+        spares a CTranslate2 model the work of returning it."""
         if decode is None:
-            decode = self.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a,
-                                        max_len_b=max_len_b, sample=sample, temperature=temperature, top_k=top_k,
-                                        top_p=top_p, seed=seed, no_repeat_ngram=no_repeat_ngram,
-                                        batch_tokens=batch_tokens, precision=precision)
+            decode = self.decode_config(**options)
+        elif options:
+            raise ConfigError(f"give decode= or decoding options ({', '.join(options)}), not both")
         one = isinstance(texts, str)
+        if not one and (isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Sequence)
+                        or not all(isinstance(x, str) for x in texts)):
+            raise ConfigError(f"translate: give a string or a list of strings, not {type(texts).__name__}")
         out = self.engine.translate([texts] if one else list(texts), decode=decode, progress=progress,
                                     attention=attention).translations
         if not attention:

@@ -26,6 +26,7 @@ Speed: the attention is asked of CTranslate2 only when the caller wants it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from itertools import groupby
@@ -137,17 +138,18 @@ class CT2Engine:
         if decode.alpha != 0:
             raise ConfigError(f"decode.alpha={decode.alpha} (--alpha): CTranslate2's length penalty is not "
                               "GNMT's; use alpha 0 with a CTranslate2 model")
-        options = {"beam_size": 1 if decode.sample else decode.beam_size, "num_hypotheses": decode.nbest,
-                   "length_penalty": 0.0, "min_decoding_length": 0, "return_scores": True,
-                   "return_attention": attention, "suppress_sequences": [[PAD], [BOS]],
-                   "no_repeat_ngram_size": decode.no_repeat_ngram or 0, "max_input_length": 0,
-                   "max_batch_size": decode.batch_tokens, "batch_type": "tokens"}
+        options = {"beam_size": 1 if decode.sample else decode.beam_size, "length_penalty": 0.0,
+                   "min_decoding_length": 0, "return_scores": True, "return_attention": attention,
+                   "suppress_sequences": [[PAD], [BOS]], "max_input_length": 0, "batch_type": "tokens"}
+        for f in dataclasses.fields(decode):  # the options CTranslate2 has under another name (config.option)
+            if f.metadata.get("ct2") and (decode.sample or not f.metadata["ct2"][0].startswith("sampling_")):
+                name, off = f.metadata["ct2"]
+                value = getattr(decode, f.name)
+                options[name] = off if value is None else value
         if decode.sample:
             import ctranslate2
 
             ctranslate2.set_random_seed(decode.seed)
-            options.update(sampling_topk=decode.top_k or 0, sampling_topp=decode.top_p or 1.0,
-                           sampling_temperature=decode.temperature)
         return options
 
     @staticmethod

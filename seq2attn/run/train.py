@@ -85,6 +85,7 @@ class TrainState:
     best_loss: float = math.inf
     bad_validations: int = 0
     minutes: float = 0.0  # training wall-clock spent before this run, for max_minutes
+    train_seconds: float = 0.0  # time in training steps only (no validation, no saving): the budget schedule's clock
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Trainer:
     reporter: Reporter = field(default_factory=Reporter)
     world: World = field(default_factory=World)
     lock: RunLock | None = None  # rank 0 holds the model directory for the whole run
+    clock: Callable[[], float] = time.monotonic  # seconds; tests inject a deterministic one
 
     def __post_init__(self) -> None:
         tc = self.cfg.train
@@ -186,18 +188,19 @@ class Trainer:
             return
         append_metrics(self.out, row)
 
-    def save(self, *, best: bool, result: dict[str, Any] | None = None) -> None:
+    def save(self, *, best: bool, result: dict[str, Any] | None = None, snapshot: bool = False) -> None:
         """Rank 0 writes the checkpoint; every rank waits until it is complete."""
         if self.world.main:
-            self._save(best=best, result=result)
+            self._save(best=best, result=result, snapshot=snapshot)
         distributed.barrier(self.world)
 
-    def _save(self, *, best: bool, result: dict[str, Any] | None) -> None:
+    def _save(self, *, best: bool, result: dict[str, Any] | None, snapshot: bool = False) -> None:
         """The last weights (and the best, and a snapshot to average) with their dev scores, as one
-        unit; ``result`` is None when saving between validations (Ctrl-C)."""
+        unit; ``result`` is None when saving between validations (Ctrl-C, or a ``snapshot`` to
+        average in the final part of a budgeted run)."""
         info = {"step": self.state.step, "epoch": self.state.epoch, "minutes": round(self.state.minutes, 3),
                 **(dev_info(result) if result else {})}
-        keep = self.cfg.train.average_last if result else None
+        keep = self.cfg.train.average_last if snapshot else None
         save_checkpoint(self.out, self.model, which=("best", "last") if best else ("last",), info=info,
                         keep_snapshots=keep, trainer_state={
                             "optimizer": self.optimizer.state_dict(),
@@ -211,6 +214,9 @@ class Trainer:
     def restore(self) -> None:
         saved = load_trainer_state(self.out)
         try:
+            if isinstance(saved.get("counters"), dict) and "train_seconds" not in saved["counters"]:
+                # a checkpoint from before the budget schedule: its training time is its wall-clock time
+                saved["counters"] = {**saved["counters"], "train_seconds": 60.0 * saved["counters"]["minutes"]}
             _check_counters(saved["counters"])
             _check_optimizer_state(self.optimizer, saved["optimizer"])
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -225,8 +231,9 @@ class Trainer:
         if self.world.main:
             drop_rows_after(self.out / METRICS, self.state.step)
 
-    def after_validation(self, result: dict[str, Any]) -> bool:
-        """Keep the best checkpoint, adapt the learning rate; True when patience ran out."""
+    def after_validation(self, result: dict[str, Any], *, snapshot: bool = True) -> bool:
+        """Keep the best checkpoint (and with ``snapshot`` one to average), adapt the learning rate;
+        True when patience ran out."""
         improved = (result["bleu"], -result["loss"]) > (self.state.best_bleu, -self.state.best_loss)
         if improved:
             self.state.best_bleu, self.state.best_loss = result["bleu"], result["loss"]
@@ -235,7 +242,7 @@ class Trainer:
             self.state.bad_validations += 1
         if self.scheduler and self.cfg.train.schedule == "plateau":
             self.scheduler.step(result["bleu"])
-        self.save(best=improved, result=result)
+        self.save(best=improved, result=result, snapshot=snapshot)
         patience = self.cfg.train.patience
         return patience is not None and self.state.bad_validations >= patience
 
@@ -382,38 +389,54 @@ def run(trainer: Trainer) -> TrainState:
 
 
 def _loop(trainer: Trainer) -> TrainState:
-    tc, st, world = trainer.cfg.train, trainer.state, trainer.world
-    start, minutes_before = time.monotonic(), st.minutes
-    elapsed = lambda: minutes_before + (time.monotonic() - start) / 60
+    tc, st, world, clock = trainer.cfg.train, trainer.state, trainer.world, trainer.clock
+    start, minutes_before = clock(), st.minutes
+    elapsed = lambda: minutes_before + (clock() - start) / 60
+    budget = trainer.scheduler if tc.schedule == "budget" else None
+    # a budgeted run's max_minutes counts training time (validations excluded), where its schedule ends
+    spent = (lambda: st.train_seconds / 60) if budget else elapsed
     trainer.reporter.start(total_steps=tc.max_steps, start_step=st.step)
-    tokens, window_start, last_valid = 0, time.monotonic(), st.step
+    tokens, window_start, last_valid = 0, clock(), st.step
     ctrl_c = _CtrlC()
     try:
         while True:
+            tick = clock()
             # Ctrl-C and the clock are seen by each rank at its own moment: decide together, at
             # the first step and then at log steps, so every rank stops after the same step
             if (_sync_point(tc, st, world)
                     and distributed.any_rank(world, ctrl_c.pressed, trainer.device)):
                 raise KeyboardInterrupt
-            if _limit_reached(tc, st, elapsed(), world, trainer.device):
+            if _limit_reached(tc, st, spent(), world, trainer.device):
                 raise _Done
             step = trainer.next_step()
             if step is None:
                 st.epoch, st.batch = st.epoch + 1, 0
                 continue
             batches, total_tokens, st.batch = step
+            before = budget.progress(st.step, st.train_seconds) if budget else 0.0
+            if budget:
+                budget.update(st.step, before)
             loss = trainer.train_step([b.to(trainer.device) for b in batches], total_tokens)
             st.step += 1
+            st.train_seconds += clock() - tick
+            if budget and world.distributed:  # one clock for the schedule: rank 0's (the lr must agree)
+                st.train_seconds = distributed.share(world, st.train_seconds)
             tokens += total_tokens
+            if budget and _snapshot_due(tc, before, budget.progress(st.step, st.train_seconds)):
+                st.minutes = elapsed()
+                trainer.save(best=False, snapshot=True)
+                trainer.log({"kind": "snapshot", "step": st.step, "epoch": st.epoch, "minutes": round(st.minutes, 3),
+                             "train_minutes": round(st.train_seconds / 60, 3)})
             if st.step % tc.log_every == 0:
-                now = time.monotonic()
+                now = clock()
                 mine = sum(b.n_tgt_tokens for b in batches)
                 if tc.precision != "fp16":  # fp16's loss scaler skips the steps with an inf on purpose
                     _check_finite(trainer, float(loss), "train")
                 row = {"kind": "train", "step": st.step, "epoch": st.epoch, "loss": round(float(loss) / mine, 4),
                        "lr": trainer.optimizer.param_groups[0]["lr"],
                        "tokens_per_s": round(tokens / max(now - window_start, 1e-9), 1), "target_tokens": tokens,
-                       "minutes": round(elapsed(), 3), **_gpu_memory(trainer.device)}
+                       "minutes": round(elapsed(), 3), "train_minutes": round(st.train_seconds / 60, 3),
+                       **_budget_row(budget, st), **_gpu_memory(trainer.device)}
                 trainer.log(row)
                 trainer.reporter.step(row)
                 tokens, window_start = 0, now
@@ -434,13 +457,32 @@ def _loop(trainer: Trainer) -> TrainState:
         ctrl_c.restore()
     st.minutes = elapsed()
     if last_valid != st.step:
-        _validate(trainer)
+        _validate(trainer, final=True)
     if tc.average_last and world.main:  # no collective operation inside: the other ranks may finish
         _average(trainer)
     if tc.tune_alpha and world.main:
         _tune_alpha(trainer)
     trainer.reporter.stop()
     return st
+
+
+def _snapshot_due(tc: TrainConfig, before: float, after: float) -> bool:
+    """Budget schedule with ``average_last`` N: a snapshot when an update crosses one of the N-1 marks
+    that split the final ``average_span`` of the budget evenly (the final checkpoint is the Nth), so the
+    checkpoints averaged are spaced for the budget, whatever the step time."""
+    if not tc.average_last or tc.average_last < 2 or after >= 1.0:
+        return False
+    n, start = tc.average_last, 1.0 - tc.average_span
+    mark = lambda p: math.floor((p - start) * n / tc.average_span + 1e-9)
+    return mark(after) >= 1 and mark(after) > mark(before)
+
+
+def _budget_row(budget: Any, st: TrainState) -> dict[str, Any]:
+    """A budgeted run's progress and the steps its measured step time predicts for the whole budget."""
+    if budget is None:
+        return {}
+    done = budget.progress(st.step, st.train_seconds)
+    return {"budget_progress": round(done, 4), **({"expected_steps": round(st.step / done)} if done > 0 else {})}
 
 
 def _check_finite(trainer: Trainer, loss: float, which: str) -> None:
@@ -463,9 +505,10 @@ def _gpu_memory(device: torch.device) -> dict[str, float]:
     return {"gpu_peak_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
 
 
-def _validate(trainer: Trainer) -> bool:
+def _validate(trainer: Trainer, *, final: bool = False) -> bool:
     """Rank 0 validates; every rank applies its result, so that the learning-rate schedule and
-    early stopping agree on all of them."""
+    early stopping agree on all of them. Every validation keeps a checkpoint to average, except in
+    a budgeted run, which keeps its final one and the snapshots spaced over its last part."""
     trainer.reporter.validating(trainer.state.step)
     result = distributed.share(trainer.world, trainer.validate() if trainer.world.main else None)
     _check_finite(trainer, result["loss"], "dev")
@@ -473,7 +516,9 @@ def _validate(trainer: Trainer) -> bool:
     row = {"kind": "valid", "step": st.step, "epoch": st.epoch, "minutes": round(st.minutes, 3),
            **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}}
     row["valid_seconds"] = row.pop("seconds")
-    stop = trainer.after_validation(result)
+    budget, tc = trainer.scheduler, trainer.cfg.train
+    snapshot = (tc.schedule != "budget" or final or budget.progress(st.step, st.train_seconds) >= 1.0)
+    stop = trainer.after_validation(result, snapshot=snapshot)
     row["best"] = st.bad_validations == 0
     trainer.log(row)
     trainer.reporter.validation(row)
