@@ -116,35 +116,82 @@ class TrainConfig:
     tune_alpha: bool = False  # after training: choose decode.alpha on dev (seq2attn tune-alpha) and save it
 
 
+def option(default: Any, help: str, *, name: str | None = None, short: str | None = None, metavar: str = "N",
+           example: str, ge: float | None = None, gt: float | None = None, le: float | None = None,
+           ct2: tuple[str, Any] | None = None) -> Any:
+    """A config field declared once: its default, help text and range, from which the command line's
+    flags (``--name``, ``short``), the Python API's keyword (``name``), the range check in
+    ``__post_init__`` (``ge``/``gt``/``le``; None always passes) and CTranslate2's argument of the
+    same meaning (``ct2``: its name and the value that stands for None; ``sampling_*`` ones apply
+    only when sampling) are derived. ``name``: the public spelling when it is not the key."""
+    return field(default=default, metadata={"help": help, "name": name, "short": short, "metavar": metavar,
+                                            "example": example, "ge": ge, "gt": gt, "le": le, "ct2": ct2})
+
+
+def check_ranges(section: str, obj: Any) -> None:
+    """The ``ge``/``gt``/``le`` bounds of every :func:`option` field of ``obj``, one ConfigError naming
+    ``section.key`` for the first value out of range."""
+    for f in dataclasses.fields(obj):
+        meta, value = f.metadata, getattr(obj, f.name)
+        if not meta or value is None or isinstance(value, (bool, str)):
+            continue
+        ge, gt, le = meta.get("ge"), meta.get("gt"), meta.get("le")
+        if (ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le):
+            continue
+        if gt is not None and le is not None:
+            rule = f"must be in ({gt:g}, {le:g}]"
+        else:
+            rule = " and ".join(r for r in (ge is not None and f"must be >= {ge:g}", gt is not None and
+                                            f"must be > {gt:g}", le is not None and f"must be <= {le:g}") if r)
+        optional = type(None) in get_args(get_type_hints(type(obj))[f.name])
+        raise ConfigError(f"{section}.{f.name}={_show(value)}; {rule}{' or null' if optional else ''}")
+
+
 @dataclass(frozen=True)
 class DecodeConfig:
-    beam_size: int = 1
-    alpha: float = 0.0  # GNMT length penalty; 0 is plain log-prob
-    max_len_a: float = 1.5  # max output length = a * source_length + b
-    max_len_b: int = 10
-    batch_tokens: int = 4096  # source tokens per decoding batch (each sentence runs beam_size rows)
-    nbest: int = 1  # hypotheses returned per sentence (<= beam_size; with sample: independent draws)
-    sample: bool = False  # draw tokens from the model distribution instead of searching
-    temperature: float = 1.0  # sampling: < 1 sharper, > 1 flatter
-    top_k: int | None = None  # sampling: only the k most likely tokens; None: all
-    top_p: float | None = None  # sampling: the smallest set of tokens holding this mass; None: all
-    seed: int = 1  # sampling seed (same input, seed and batch_tokens: same output)
-    no_repeat_ngram: int | None = None  # never repeat an n-gram of this size in one output; None: off
-    precision: Literal["fp32", "bf16", "fp16", "int8"] = "fp32"  # autocast while decoding (fp16: CUDA
-    # only); int8: dynamically quantized GRU and Linear weights (CPU only)
+    """Every decoding option, declared once (see :func:`option`): ``seq2attn translate``/``evaluate``/
+    ``align`` flags, ``Model.translate(**options)``, the server's request fields and the CTranslate2
+    mapping all come from these fields."""
+
+    beam_size: int = option(1, "Beam size; 1 is greedy search", name="beam", short="-b", example="--beam 5",
+                            ge=1)
+    alpha: float = option(0.0, "GNMT length penalty for beam search; 0 ranks by log-prob", metavar="X",
+                          example="--alpha 0.6", ge=0)
+    max_len_a: float = option(1.5, "Output limit a * source length + b: a", metavar="A", example="--max-len-a 1.2",
+                              ge=0)
+    max_len_b: int = option(10, "Output limit a * source length + b: b", metavar="B", example="--max-len-b 10",
+                            ge=0)
+    batch_tokens: int = option(4096, "Source tokens per decoding batch (each sentence runs beam-size rows)",
+                               example="--batch-tokens 8000", gt=0, ct2=("max_batch_size", None))
+    nbest: int = option(1, "Hypotheses per sentence (<= beam; with sampling: independent draws; CLI: JSONL only)",
+                        example="--nbest 5 --beam 5 --format jsonl", ge=1, ct2=("num_hypotheses", None))
+    sample: bool = option(False, "Draw each token from the model distribution instead of searching "
+                          "(back-translation, diversity)", example="--sample --top-p 0.9")
+    temperature: float = option(1.0, "Sampling temperature: < 1 sharper, > 1 flatter", metavar="T",
+                                example="--temperature 0.8", gt=0, ct2=("sampling_temperature", None))
+    top_k: int | None = option(None, "Sample among the k most likely tokens (null: all)", metavar="K",
+                               example="--top-k 10", ge=1, ct2=("sampling_topk", 0))
+    top_p: float | None = option(None, "Sample among the most likely tokens holding this probability mass "
+                                 "(null: all)", metavar="P", example="--top-p 0.9", gt=0, le=1,
+                                 ct2=("sampling_topp", 1.0))
+    seed: int = option(1, "Sampling seed (same input, seed and batch tokens: same output)",
+                       example="--seed 7")
+    no_repeat_ngram: int | None = option(None, "Never repeat an n-gram of this size within a translation "
+                                         "(null: off)", example="--no-repeat-ngram 3", ge=1,
+                                         ct2=("no_repeat_ngram_size", 0))
+    precision: Literal["fp32", "bf16", "fp16", "int8"] = option(
+        "fp32", "bf16: autocast on CPU or CUDA; fp16: CUDA only; int8: int8 GRU/Linear weights on CPU "
+        "(a CTranslate2 export: its int8 kernels)", metavar="", example="--precision int8")
 
     def __post_init__(self) -> None:
-        # range checks of the fields above live here: cross-field checks are in search.check_decode
-        if self.nbest < 1:
-            raise ConfigError(f"decode.nbest={self.nbest}; must be >= 1")
-        if not self.temperature > 0:
-            raise ConfigError(f"decode.temperature={self.temperature}; must be > 0")
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"decode.top_k={self.top_k}; must be >= 1 or null")
-        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise ConfigError(f"decode.top_p={self.top_p}; must be in (0, 1] or null")
-        if self.no_repeat_ngram is not None and self.no_repeat_ngram < 1:
-            raise ConfigError(f"decode.no_repeat_ngram={self.no_repeat_ngram}; must be >= 1 or null")
+        check_ranges("decode", self)  # the ranges declared above; cross-field checks: search.check_decode
+        if self.max_len_a == 0 and self.max_len_b == 0:
+            raise ConfigError("decode.max_len_a / decode.max_len_b: must be >= 0 and not both 0")
+
+    @classmethod
+    def public_names(cls) -> dict[str, str]:
+        """The keyword (``Model.translate``) or flag stem of each field -> the field."""
+        return {(f.metadata.get("name") or f.name): f.name for f in dataclasses.fields(cls)}
 
 
 @dataclass(frozen=True)
@@ -370,7 +417,7 @@ def validate(cfg: Config) -> None:
     """Cross-field and range checks that types alone cannot express. The chosen backend's own
     checks (sizes that must fit together) are ``seq2attn.nn.models.check_config``, which whoever
     builds a model runs first."""
-    m, t, d, tok = cfg.model, cfg.train, cfg.decode, cfg.tokenizer
+    m, t, tok = cfg.model, cfg.train, cfg.tokenizer
     if m.attention is not None and m.attention not in ATTENTION_NAMES:
         raise ConfigError(f"model.attention={_show(m.attention)}; choose one of: {', '.join(ATTENTION_NAMES)}")
     for path, v in [
@@ -384,8 +431,7 @@ def validate(cfg: Config) -> None:
         ("train.validate_every", t.validate_every), ("train.patience", t.patience),
         ("train.clip_norm", t.clip_norm), ("train.threads", t.threads),
         ("train.log_every", t.log_every), ("train.valid_beam", t.valid_beam),
-        ("train.average_last", t.average_last), ("decode.beam_size", d.beam_size),
-        ("decode.batch_tokens", d.batch_tokens), ("data.max_length", cfg.data.max_length),
+        ("train.average_last", t.average_last), ("data.max_length", cfg.data.max_length),
         ("data.dev_size", cfg.data.dev_size), ("tokenizer.vocab_size", tok.vocab_size),
         ("tokenizer.min_frequency", tok.min_frequency), ("tokenizer.train_lines", tok.train_lines),
     ]:
@@ -412,10 +458,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.device={_show(t.device)}; choose one of: auto, cpu, cuda, cuda:N")
     if t.min_lr < 0:
         raise ConfigError(f"train.min_lr={t.min_lr}; must be >= 0")
-    if d.alpha < 0:
-        raise ConfigError(f"decode.alpha={d.alpha}; must be >= 0")
-    if d.max_len_a < 0 or d.max_len_b < 0 or (d.max_len_a == 0 and d.max_len_b == 0):
-        raise ConfigError("decode.max_len_a / decode.max_len_b: must be >= 0 and not both 0")
     if tok.vocab_size < 8:
         raise ConfigError(f"tokenizer.vocab_size={tok.vocab_size}; must be >= 8")
     _positive("train.warmup_steps", t.warmup_steps)

@@ -18,19 +18,20 @@ import typer
 from seq2attn.cli import evaluate as cli_eval
 from seq2attn.cli import model as cli_model
 from seq2attn.cli.common import (
-    BatchTokens,
     Command,
     DataDir,
-    DecodePrecision,
     Device,
     Group,
     ModelDir,
     OldSrc,
     OldTgt,
+    Quiet,
     Sets,
     SrcLang,
     TgtLang,
+    Threads,
     Weights,
+    decode_options,
     handle_errors,
     is_stdio,
     languages,
@@ -255,6 +256,7 @@ def _run_with_progress(run, *, total: int | None, quiet: bool, label: str = "tra
 
 @app.command(cls=Command)
 @handle_errors
+@decode_options()
 def translate(
     model: ModelDir,
     input: Annotated[Path | None, typer.Option("--input", "-i", metavar="FILE", help="Source file, one sentence "
@@ -265,34 +267,11 @@ def translate(
     fmt: Annotated[Literal["text", "jsonl"], typer.Option("--format", help="text: one translation per line; jsonl: one JSON object "
                                      "per line with src, hyp, score, norm_score, alignment (Pharaoh links over "
                                      "src_tokens/hyp_tokens) and nbest. Example: --format jsonl")] = "text",
-    beam: Annotated[int | None, typer.Option("--beam", "-b", metavar="N", help="Beam size; 1 is greedy (default: the "
-                                                "model's decode.beam_size). Example: --beam 5")] = None,
-    alpha: Annotated[float | None, typer.Option(metavar="X", help="GNMT length penalty for beam search; 0 ranks by "
-                                                   "log-prob. Example: --alpha 0.6")] = None,
-    nbest: Annotated[int | None, typer.Option(metavar="N", help="Hypotheses per sentence (<= beam; JSONL only). "
-                                                 "Example: --nbest 5 --beam 5 --format jsonl")] = None,
-    max_len_a: Annotated[float | None, typer.Option(metavar="A", help="Output limit a * source length + b: a. "
-                                                       "Example: --max-len-a 1.2")] = None,
-    max_len_b: Annotated[int | None, typer.Option(metavar="B", help="Output limit a * source length + b: b. "
-                                                     "Example: --max-len-b 10")] = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Draw each token from the model distribution "
-                                         "instead of searching (back-translation, diversity). Example: --sample --top-p 0.9")] = False,
-    temperature: Annotated[float | None, typer.Option(metavar="T", help="Sampling temperature. Example: --temperature 0.8")] = None,
-    top_k: Annotated[int | None, typer.Option(metavar="K", help="Sample among the k most likely tokens. Example: --top-k 10")] = None,
-    top_p: Annotated[float | None, typer.Option(metavar="P", help="Sample among the most likely tokens holding this "
-                                                   "probability mass. Example: --top-p 0.9")] = None,
-    seed: Annotated[int | None, typer.Option(metavar="N", help="Sampling seed. Example: --seed 7")] = None,
-    no_repeat_ngram: Annotated[int | None, typer.Option(metavar="N", help="Never repeat an n-gram of this size within a "
-                                                           "translation. Example: --no-repeat-ngram 3")] = None,
-    batch_tokens: BatchTokens = None,
-    precision: Annotated[DecodePrecision | None, typer.Option(help="bf16: autocast on CPU or CUDA; fp16: CUDA "
-                                                           "only; int8: int8 GRU/Linear weights on CPU (a "
-                                                           "CTranslate2 export: its int8 kernels) (default: the "
-                                                           "model's decode.precision). Example: --precision int8")] = None,
     device: Device = "auto",
-    threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for torch. Example: --threads 4")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr. Example: -q")] = False,
+    threads: Threads = None,
+    quiet: Quiet = False,
     weights: Weights = None,
+    decode_options: dict | None = None,
 ) -> None:
     """Translate sentences: one output line per input line, in input order.
 
@@ -303,10 +282,7 @@ def translate(
 
     input, output = (None if is_stdio(p) else p for p in (input, output))
     m = load(model, device=device, threads=threads, weights=weights)
-    decode = m.decode_config(beam=beam, alpha=alpha, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b,
-                             sample=True if sample else None, temperature=temperature, top_k=top_k, top_p=top_p,
-                             seed=seed, no_repeat_ngram=no_repeat_ngram, batch_tokens=batch_tokens,
-                             precision=precision)
+    decode = m.decode_config(**decode_options or {})
     if decode.nbest > 1 and fmt != "jsonl":
         raise ConfigError(f"--nbest {decode.nbest} needs --format jsonl (text output has one line per input line)")
     with_links = fmt == "jsonl"  # text output needs no attention (CTranslate2 is faster without)
