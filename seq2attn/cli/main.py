@@ -17,6 +17,7 @@ import typer
 
 from seq2attn.cli import evaluate as cli_eval
 from seq2attn.cli import model as cli_model
+from seq2attn.cli import serve as cli_serve
 from seq2attn.cli.common import (
     Command,
     DataDir,
@@ -312,6 +313,7 @@ def translate(
 # --- score, evaluate, align: in cli_eval.py; average: in cli_model.py ---------------------------
 for command in (cli_eval.score, cli_eval.evaluate, cli_eval.align, cli_model.average, cli_model.tune_alpha):
     app.command(cls=Command)(command)
+app.command(cls=Command)(cli_serve.serve)  # the server: seq2attn/serve (the `serve` extra), its command in cli/serve.py
 
 
 # --- corpora -----------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ function render() {
   $("result-title").textContent = r.forced ? "Given translation (forced alignment)" : "Translation";
   $("score").textContent = `log-probability ${r.score.toFixed(3)}` +
     (r.options ? ` · beam ${r.options.beam}${r.options.beam === 1 ? " (greedy)" : ""}` : "");
-  const list = $("nbest");
+  const list = $("nbest-list");
   list.replaceChildren();
   if (r.nbest && r.nbest.length > 1) {
     for (const h of r.nbest) list.append(el("li", {}, h.hyp, el("span", { class: "score" }, h.score.toFixed(3))));
@@ -160,6 +160,7 @@ function drawHeatmap() {
     table.append(el("tr", {}, el("td", { class: "muted" }, "no attention to show (empty sentence)")));
     return;
   }
+  table.classList.toggle("vertical", m.src.some((w) => w.length > 3));  // short labels stay upright
   const head = el("tr", {}, el("th", { class: "corner" }));
   m.src.forEach((word, j) => head.append(el("th", { class: "src", "data-col": String(j), title: word, scope: "col" },
                                             el("span", {}, word))));
