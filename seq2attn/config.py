@@ -21,6 +21,7 @@ import yaml
 from seq2attn.errors import ConfigError
 
 TOKENIZER_KINDS = ("bpe", "unigram", "wordlevel", "char")
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"  # train.device, --device, load(device=)
 # model.attention: the scorer names (seq2attn.nn.attention.ATTENTIONS implements each, a test checks
 # they agree); model.attention=null means the wiring's own scorer
 ATTENTION_NAMES = ("dot", "scaled_dot", "general", "additive", "concat", "multihead", "kernel")
@@ -454,7 +455,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.lr_decay={t.lr_decay}; must be in (0, 1) or null")
     if not all(0.0 <= b < 1.0 for b in t.adam_betas):
         raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
+    if not re.fullmatch(DEVICE_PATTERN, t.device):
         raise ConfigError(f"train.device={_show(t.device)}; choose one of: auto, cpu, cuda, cuda:N")
     if t.min_lr < 0:
         raise ConfigError(f"train.min_lr={t.min_lr}; must be >= 0")

@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from seq2attn.errors import DataError
+
 # os.umask can only be read by setting it; do it once, at import, before any thread starts
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -88,6 +90,14 @@ def sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def input_sha256(path: str | Path) -> str:
+    """:func:`sha256` of a user's input file; an unreadable one is a DataError naming it."""
+    try:
+        return sha256(path)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def read_limited(path: str | Path, limit: int) -> bytes:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2attn.nn.batches import bucket, length_filter, make_batches
+from seq2attn.nn.batches import bucket, make_batches
 from seq2attn.special import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -31,7 +32,7 @@ def test_batch_tensors_and_masks():
         assert s[: len(src[i]) + 1] == src[i] + [EOS_ID] and set(s[len(src[i]) + 1:]) <= {PAD_ID}
         assert batch.tgt_in[row].tolist()[: len(tgt[i]) + 1] == [BOS_ID] + tgt[i]
         assert batch.tgt_out[row].tolist()[: len(tgt[i]) + 1] == tgt[i] + [EOS_ID]
-        assert int(batch.src_mask[row].sum()) == len(src[i]) + 1 == int(batch.src_lengths[row])
+        assert int((batch.src[row] != PAD_ID).sum()) == len(src[i]) + 1 == int(batch.src_lengths[row])
     assert batch.n_tgt_tokens == sum(len(t) + 1 for t in tgt)
 
 
@@ -46,5 +47,15 @@ def test_bucketing_keeps_padding_low():
 
 
 def test_length_filter_counts_what_it_drops():
-    keep, dropped = length_filter([[1] * 3, [1] * 9, [], [1]], [[1], [1], [1], [1] * 12], max_length=8)
-    assert keep == [0] and dropped == 3
+    """Training keeps the pairs whose both sides fit data.max_length and are not empty (the store's
+    lengths, filtered in TrainData.from_store), and counts the rest."""
+    from types import SimpleNamespace
+
+    from seq2attn.run.traindata import TrainData
+
+    def side(lengths):
+        return SimpleNamespace(lengths=lambda: np.asarray(lengths, dtype=np.int32))
+
+    corpus = SimpleNamespace(split=lambda name: (side([3, 9, 0, 1]), side([1, 1, 1, 12])))
+    data = TrainData.from_store(corpus, max_length=8)
+    assert data.index.tolist() == [0] and data.dropped == 3

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, overload
 
-from seq2attn.config import Config, DecodeConfig
+from seq2attn.config import DEVICE_PATTERN, Config, DecodeConfig
 from seq2attn.errors import ConfigError
 from seq2attn.inference.alignment import Alignment, word_alignment
 from seq2attn.inference.translate import Result, Translation
@@ -168,7 +168,7 @@ class Model:
 
 
 def check_device(device: str) -> None:
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+    if not re.fullmatch(DEVICE_PATTERN, device):
         raise ConfigError(f"device={device!r} (--device); choose one of: cpu, cuda, cuda:N, auto")
 
 

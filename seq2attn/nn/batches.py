@@ -26,10 +26,6 @@ class Batch:
     tgt_out: Tensor | None = None  # (B, T) y_1 .. y_n EOS  (what the model must predict)
 
     @property
-    def src_mask(self) -> Tensor:
-        return self.src != PAD_ID  # (B, S) True = real token
-
-    @property
     def n_tgt_tokens(self) -> int:
         return 0 if self.tgt_out is None else int((self.tgt_out != PAD_ID).sum())
 
@@ -99,17 +95,6 @@ def bucket(lengths: Sequence[int], *, batch_tokens: int, rng: random.Random | No
     return batches
 
 
-def length_filter(
-    src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]], *, max_length: int
-) -> tuple[list[int], int]:
-    """Indices of pairs whose source and target fit ``max_length`` tokens, and how many did not.
-
-    Empty pairs are dropped too (nothing to learn from them); both are counted in the second value.
-    """
-    keep = [i for i, (s, t) in enumerate(zip(src, tgt)) if 0 < len(s) <= max_length and 0 < len(t) <= max_length]
-    return keep, len(src) - len(keep)
-
-
 def make_batches(
     src: Sequence[Sequence[int]],
     tgt: Sequence[Sequence[int]] | None,
@@ -172,13 +157,3 @@ def _cut(widths: np.ndarray, batch_tokens: int) -> np.ndarray:
         start += max(size, 1)
         bounds.append(start)
     return np.asarray(bounds, dtype=np.int64)
-
-
-def group_batches(plan_size: int, start: int, *, group: int, rank: int, world: int) -> list[int]:
-    """The plan positions one optimizer step takes on ``rank``: the next ``group * world``
-    batches from ``start``, dealt round-robin over the ranks. The epoch's last, short group is
-    shared the same way; when it cannot give every rank a batch it is skipped."""
-    end = min(start + group * world, plan_size)
-    if end - start < world:
-        return []
-    return list(range(start + rank, end, world))

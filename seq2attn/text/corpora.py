@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from seq2attn.errors import ConfigError, DataError
-from seq2attn.fsutil import atomic_write, sha256
+from seq2attn.fsutil import atomic_write, input_sha256
 from seq2attn.text import generated as gen
 from seq2attn.text.generated import SAMPLERS, TOKEN_TASKS
 from seq2attn.text.textfiles import (
@@ -90,13 +90,6 @@ MULTI30K_SHA256 = {
 _DOWNLOAD_TIMEOUT_S = 60
 
 
-def _sha256(path: Path) -> str:
-    try:
-        return sha256(path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-
-
 def _mismatch(what: str, actual: str, expected: str) -> DataError:
     return DataError(
         f"{what}: sha256 {actual[:12]}... differs from the pinned {expected[:12]}...; "
@@ -161,13 +154,13 @@ def multi30k_file(
     if local is not None:
         for path in (Path(local) / "multi30k" / fname, Path(local) / fname):
             if path.is_file():
-                actual = _sha256(path)
+                actual = input_sha256(path)
                 if actual != expected:
                     raise _mismatch(str(path), actual, expected)
                 return path
     cached = _cache_root(cache_dir) / "multi30k" / fname
     # A cached file that fails the check is downloaded again: the rename replaces it atomically.
-    if not (cached.is_file() and _sha256(cached) == expected):
+    if not (cached.is_file() and input_sha256(cached) == expected):
         _download(f"{base_url.rstrip('/')}/{fname}", cached, expected)
     return cached
 
