@@ -112,6 +112,7 @@ class TrainConfig:
     log_every: int = 20
     attention_image: bool = True  # draw attention/step-N.png of the first dev pair at each validation
     curve: bool = True  # redraw curve.png (dev BLEU and loss against steps and minutes) at each validation
+    tensorboard: bool = False  # also write the scalars and attention images to tensorboard/ (the tensorboard extra)
     valid_beam: int | None = None  # validate with beam search of this size (decode.alpha); None: greedy
     average_last: int | None = None  # keep the last N validation checkpoints and average them; None: off
     tune_alpha: bool = False  # after training: choose decode.alpha on dev (seq2attn tune-alpha) and save it

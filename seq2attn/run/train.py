@@ -39,6 +39,7 @@ from seq2attn.nn.models import build_model, check_config, count_parameters
 from seq2attn.nn.runtime import check_precision, keep_freed_memory, resolve_device
 from seq2attn.run import distributed
 from seq2attn.run.averaging import average_last
+from seq2attn.run.board import Board, check_tensorboard
 from seq2attn.run.curve import draw_curve
 from seq2attn.run.distributed import World
 from seq2attn.run.metricslog import METRICS, append_metrics, drop_rows_after
@@ -105,6 +106,7 @@ class Trainer:
     world: World = field(default_factory=World)
     lock: RunLock | None = None  # rank 0 holds the model directory for the whole run
     clock: Callable[[], float] = time.monotonic  # seconds; tests inject a deterministic one
+    board: Any = None  # train.tensorboard: a seq2attn.run.board.Board (rank 0 only)
 
     def __post_init__(self) -> None:
         tc = self.cfg.train
@@ -187,6 +189,8 @@ class Trainer:
         if not self.world.main:
             return
         append_metrics(self.out, row)
+        if self.board is not None:
+            self.board.log(row)
 
     def save(self, *, best: bool, result: dict[str, Any] | None = None, snapshot: bool = False) -> None:
         """Rank 0 writes the checkpoint; every rank waits until it is complete."""
@@ -279,6 +283,8 @@ def build_trainer(cfg: Config, out: Path, *, resume: bool, reporter: Reporter) -
     ours) by rank 0 for the whole run. A fresh run that fails before its first checkpoint removes
     the directory again when it created it (else the next run may start over in it)."""
     check_config(cfg)  # the backend's own checks, before anything is read
+    if cfg.train.tensorboard:
+        check_tensorboard()
     world = distributed.world_from_env()
     created = world.main and not resume and not out.exists()
     if world.main:
@@ -339,13 +345,15 @@ def _build(cfg: Config, out: Path, *, resume: bool, reporter: Reporter, world: W
         load_weights(out, model, which="last", device=device)
         trainer.restore()
         reporter.message(f"resuming from step {trainer.state.step}")
+    if cfg.train.tensorboard and world.main:
+        trainer.board = Board(out, start_step=trainer.state.step)
     return trainer
 
 
 def _resumable(t: TrainConfig) -> dict[str, Any]:
     """Options a resumed run may change: limits and the device, not the model, the optimizer or
     the batches (changing those would make the continuation differ from an uninterrupted run)."""
-    return {k: getattr(t, k) for k in ("max_steps", "max_epochs", "max_minutes", "device", "threads")}
+    return {k: getattr(t, k) for k in ("max_steps", "max_epochs", "max_minutes", "device", "threads", "tensorboard")}
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -385,6 +393,8 @@ def run(trainer: Trainer) -> TrainState:
         distributed.barrier(trainer.world)
         return state
     finally:
+        if trainer.board is not None:
+            trainer.board.close()
         distributed.close()
 
 
@@ -537,11 +547,13 @@ def _attention_image(trainer: Trainer) -> None:
 
     if not trainer.dev.src:
         return
+    path = trainer.out / "attention" / f"step-{trainer.state.step}.png"
     _picture("the attention image", trainer, lambda: draw_pair(
         trainer.model, trainer.codec, src=trainer.dev.src[0], tgt=trainer.dev.tgt[0],
-        max_length=trainer.cfg.data.max_length, device=trainer.device,
-        path=trainer.out / "attention" / f"step-{trainer.state.step}.png",
+        max_length=trainer.cfg.data.max_length, device=trainer.device, path=path,
         title=f"step {trainer.state.step}: {trainer.dev.src[0]}  ->  {trainer.dev.tgt[0]}"))
+    if trainer.board is not None and path.exists():
+        _picture("the attention image in TensorBoard", trainer, lambda: trainer.board.image(path, trainer.state.step))
 
 
 def _picture(what: str, trainer: Trainer, draw: Callable[[], None]) -> None:

@@ -14,19 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from seq2attn.config import Config, DecodeConfig
 
-# Model.translate's keyword for a DecodeConfig field where the two differ, when the field's metadata
-# does not say it (``name``)
-RENAMED = {"beam_size": "beam"}
 # the server's own setting, not a request's: how many source tokens one batched search holds
 SERVER_ONLY = ("batch_tokens",)
 
 
 def option_name(field_name: str) -> str:
-    """The public name (``Model.translate``'s keyword, the request field) of a DecodeConfig field."""
-    for f in dataclasses.fields(DecodeConfig):
-        if f.name == field_name and (f.metadata or {}).get("name"):
-            return str(f.metadata["name"])
-    return RENAMED.get(field_name, field_name)
+    """The public name of a DecodeConfig field: ``Model.translate``'s keyword and the request field."""
+    return {f: name for name, f in DecodeConfig.public_names().items()}.get(field_name, field_name)
 
 
 def field_of_message(message: str) -> str | None:
@@ -35,20 +29,11 @@ def field_of_message(message: str) -> str | None:
     return option_name(m.group(1)) if m else None
 
 
-def _help(f: dataclasses.Field) -> str:
-    meta = f.metadata or {}
-    text = meta.get("help") or meta.get("doc") or ""
-    return str(text)
-
-
 def _limits(f: dataclasses.Field) -> dict[str, Any]:
-    """Range bounds a field's metadata declares, as pydantic Field keywords."""
+    """The range a field declares (``config.option``'s ge/gt/le), as pydantic Field keywords: the
+    same bounds ``DecodeConfig.__post_init__`` checks, shown in the OpenAPI schema."""
     meta = f.metadata or {}
-    out = {}
-    for ours, theirs in (("ge", "ge"), ("gt", "gt"), ("le", "le"), ("lt", "lt"), ("min", "ge"), ("max", "le")):
-        if isinstance(meta.get(ours), (int, float)) and not isinstance(meta.get(ours), bool):
-            out[theirs] = meta[ours]
-    return out
+    return {k: meta[k] for k in ("ge", "gt", "le") if meta.get(k) is not None}
 
 
 def decode_fields(cfg: Config) -> dict[str, tuple[Any, Any]]:
@@ -61,13 +46,12 @@ def decode_fields(cfg: Config) -> dict[str, tuple[Any, Any]]:
             continue
         hint = hints[f.name]
         saved = getattr(cfg.decode, f.name)
-        help_text = _help(f)
-        description = (f"{help_text} " if help_text else "") + (
+        help_text = str((f.metadata or {}).get("help") or "")
+        description = (f"{help_text.rstrip('.')}. " if help_text else "") + (
             f"Default (null): the model's decode.{f.name}, {saved!r} for this model. "
             f"Same as `seq2attn translate --{option_name(f.name).replace('_', '-')}`.")
         extra = {"allow_inf_nan": False} if hint is float or float in typing.get_args(hint) else {}
-        out[option_name(f.name)] = (hint | None, Field(default=None, description=description, **_limits(f),
-                                                          **extra))
+        out[option_name(f.name)] = (hint | None, Field(default=None, description=description, **_limits(f), **extra))
     return out
 
 
@@ -77,11 +61,10 @@ class Strict(BaseModel):
 
 class Selection(Strict):
     layer: int | None = Field(default=None, ge=0, description="Transformer: the decoder layer whose "
-                                 "cross-attention the result carries (null: the model's model.align_layer, "
-                                 "else the last). Same as `seq2attn align --layer`.")
+                              "cross-attention the result carries (null: the model's model.align_layer, else the "
+                              "last). Same as `seq2attn align --layer`.")
     head: int | None = Field(default=None, ge=0, description="Transformer: one head of that layer (null: the "
-                                "model's model.align_head, else the heads' average). Same as `seq2attn align "
-                                "--head`.")
+                             "model's model.align_head, else the heads' average). Same as `seq2attn align --head`.")
 
 
 def translate_request(cfg: Config) -> type[BaseModel]:
