@@ -8,10 +8,9 @@ import json
 
 import pytest
 import torch
+from helpers import run
 from rich.console import Console
-from typer.testing import CliRunner
 
-from seq2attn.cli.main import app
 from seq2attn.config import TokenizerConfig, resolve_config
 from seq2attn.errors import ConfigError, DataError
 from seq2attn.inference.alignment import (
@@ -46,12 +45,6 @@ from seq2attn.text.generated import (
     LEX_VERBS,
 )
 from seq2attn.text.tokenizer import TextCodec
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def gold(line: str) -> GoldLinks:

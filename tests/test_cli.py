@@ -9,25 +9,7 @@ import pickle
 import shutil
 
 import pytest
-from typer.testing import CliRunner
-
-from seq2attn.cli.main import app
-
-runner = CliRunner()
-
-
-def run(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 1, (result.exit_code, result.output)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seq2attn: error:"), result.stderr
-    for needle in needles:
-        assert str(needle) in lines[0], (needle, lines[0])
-    assert "Traceback" not in result.output
+from helpers import one_line_error, run
 
 
 def test_help_lists_every_command_with_examples():

@@ -9,22 +9,16 @@ import re
 from typing import get_args, get_type_hints
 
 import pytest
+from helpers import run
 from rich.console import Console
-from typer.testing import CliRunner
 
 from seq2attn import __version__
 from seq2attn.cli import common as cli_common
 from seq2attn.cli import evaluate as cli_eval
-from seq2attn.cli.main import app
 
-runner = CliRunner()
 COMMANDS = ("train", "preprocess", "translate", "score", "evaluate", "align", "export", "average", "info",
             "corpora list",
             "corpora prepare")
-
-
-def run(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

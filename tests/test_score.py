@@ -8,12 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
+from helpers import run
 
-from seq2attn.cli.main import app
 from seq2attn.text.metrics import corpus_scores, paired_bootstrap, sentence_scores
-
-runner = CliRunner()
 
 HYP = ["the cat sat on the mat .", "a dog was barking loudly at night", "he said : it's fine !",
        "Twenty-one people came , maybe more .", "no", "the quick brown fox jumps over the lazy dog"]
@@ -21,10 +18,6 @@ REF = ["the cat sat on a mat .", "a dog barked loudly all night", "he said it is
        "21 people came , perhaps more .", "no", "a quick brown fox jumped over the lazy dog"]
 REF2 = ["there was a cat on the mat .", "a dog was barking in the night", "he said : fine !",
         "twenty-one people came , maybe more", "nope", "the fast brown fox jumps over a lazy dog"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def write(path, lines):

@@ -11,30 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from helpers import ok, one_line_error
+from helpers import run as cli
 
-from seq2attn.cli.main import app
 from seq2attn.inference.translate import translate
 from seq2attn.modeldir.checkpoint import load
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"^(\d+-\d+( \d+-\d+)*)?$")
-runner = CliRunner()
 
 
 def run(*args, input=None):
-    return runner.invoke(app, ["translate", *map(str, args)], input=input)
-
-
-def ok(result):
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
-def one_line_error(result, needle):
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seq2attn: error:") and needle in lines[0], result.stderr
+    return cli("translate", *args, input=input)
 
 
 @pytest.fixture(scope="module")
