@@ -1,7 +1,6 @@
 """Alignments: AER known answers, gold parsing, hard links, subword -> word merging (BPE), the
 heatmap at a narrow width, images, the lexalign corpus and its gold, the `align` command, and a
 model whose attention matches the gold of lexalign."""
-
 from __future__ import annotations
 
 import json
@@ -10,7 +9,9 @@ import pytest
 import torch
 from helpers import run
 from rich.console import Console
+from typer.testing import CliRunner
 
+from seq2attn.cli.main import app
 from seq2attn.config import TokenizerConfig, resolve_config
 from seq2attn.errors import ConfigError, DataError
 from seq2attn.inference.alignment import (
@@ -355,3 +356,35 @@ def test_a_plotting_failure_never_stops_training(tmp_path, reverse_files, monkey
 def test_attention_images_can_be_switched_off(tmp_path, reverse_files):
     train(_two_steps(reverse_files, "train.attention_image=false"), tmp_path / "m")
     assert not (tmp_path / "m" / "attention").exists()
+
+
+def _small_cfg(reverse_files, sets=(), **train):
+    return resolve_config(preset=CORPORA["reverse"].preset,
+                          sets=["model.emb_size=16", "model.hidden_size=16", "model.dec_hidden_size=16",
+                                "train.attention_image=false", "train.curve=false", *sets],
+                          flags={"data": {"train": [str(p) for p in reverse_files["train"]],
+                                          "dev": [str(p) for p in reverse_files["dev"]]},
+                                 "train": train})
+
+
+# --- align --head ------------------------------------------------------------------------------------
+def test_align_head_picks_one_head_of_a_transformer(tmp_path, reverse_files):
+    out = tmp_path / "t"
+    cfg = _small_cfg(reverse_files, ["model.backend=transformer", "model.heads=2", "model.ff_size=32",
+                               "model.enc_layers=1", "model.dec_layers=2"], max_steps=4, validate_every=4)
+    train(cfg, out)
+    runner = CliRunner()
+
+    def attention(*args):
+        result = runner.invoke(app, ["align", "-m", str(out), "a b c", "--target", "c b a", "--format", "json",
+                                     "--level", "subword", *args])
+        assert result.exit_code == 0, result.output
+        return torch.tensor(json.loads(result.stdout)["attention"])
+
+    heads = [attention("--head", "0"), attention("--head", "1")]
+    average = attention()
+    assert not torch.allclose(heads[0], heads[1], atol=1e-3)  # two different heads
+    assert torch.allclose((heads[0] + heads[1]) / 2, average, atol=2e-4)  # the default averages them
+    assert not torch.allclose(attention("--layer", "0"), average, atol=1e-3)
+    bad = runner.invoke(app, ["align", "-m", str(out), "a b", "--head", "2"])
+    assert bad.exit_code == 1 and "head" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

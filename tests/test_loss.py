@@ -1,9 +1,5 @@
 """The fused, chunked training loss equals the plain one: value and every gradient."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -88,14 +84,3 @@ def test_loss_without_gradients_for_validation():
     with torch.no_grad():
         value = token_loss(torch.randn(3, 4, 8), layer, torch.randint(4, 30, (3, 4)), label_smoothing=0.1)
     assert torch.isfinite(value) and not value.requires_grad
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-@pytest.mark.parametrize(("env", "expected"), [({}, True), ({"SEQ2ATTN_MALLOC": "system"}, False)])
-def test_keep_freed_memory_applies_unless_opted_out(env, expected):
-    # process-wide: run it in a child so this test process keeps its allocator settings
-    code = "from seq2attn.nn.runtime import keep_freed_memory; print(keep_freed_memory())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**{k: v for k, v in os.environ.items() if k != "SEQ2ATTN_MALLOC"}, **env})
-    assert out.stdout.strip() == str(expected)
-

@@ -1,9 +1,9 @@
 """Search: beam 1 == greedy, batch-size invariance, n-best, attention under beam, an exhaustive
 check against brute-force enumeration on a fake backend, sampling and the n-gram guard."""
-
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +18,16 @@ from seq2attn.nn.attention import masked_softmax
 from seq2attn.nn.batches import make_batches
 from seq2attn.nn.models import build_model
 from seq2attn.nn.models.base import StepOutput
-from seq2attn.nn.search import ban_repeats, beam_search, greedy, length_penalty, sample, search
+from seq2attn.nn.search import (
+    _sampler,
+    ban_repeats,
+    beam_search,
+    force_decode,
+    greedy,
+    length_penalty,
+    sample,
+    search,
+)
 from seq2attn.special import EOS_ID, PAD_ID, UNK_ID
 
 LIMITS = {"max_len_a": 1.5, "max_len_b": 5}
@@ -277,3 +286,63 @@ def test_argmax_links():
 def test_decode_config_ranges(option):
     with pytest.raises(ConfigError, match=option.split("=")[0]):
         resolve_config(sets=[option])
+
+
+# --- forced decoding ---------------------------------------------------------------------------------
+def test_forced_score_is_the_log_probability_of_the_target(tiny_model, reverse_files):
+    loaded = load(tiny_model)
+    src = loaded.codec.encode(reverse_files["dev"][0].read_text().splitlines()[:16], side="src")
+    (batch,) = make_batches(src, None, batch_tokens=10**6)
+    found = greedy(loaded.model, batch, max_len_a=1.5, max_len_b=5)
+    forced = make_batches([src[i] for i in batch.indices], [h.ids for h in found], batch_tokens=10**6)
+    (fbatch,) = forced
+    scored = force_decode(loaded.model, fbatch)
+    by_row = {batch.indices[i]: h for i, h in enumerate(found)}
+    for j, hyp in zip(fbatch.indices, scored):
+        expected = by_row[batch.indices[j]]
+        assert hyp.ids == expected.ids
+        if expected.ids and len(expected.ids) < 1.5 * len(src[batch.indices[j]]) + 5:  # greedy scored EOS too
+            assert hyp.score == pytest.approx(expected.score, abs=1e-4)
+        assert hyp.score < 0 and torch.allclose(hyp.attention.sum(-1), torch.ones(len(hyp.ids)), atol=1e-5)
+
+
+def test_forced_score_of_a_step_by_step_walk(tiny_model):
+    loaded = load(tiny_model)
+    model = loaded.model
+    src, tgt = loaded.codec.encode(["a b c d"], side="src")[0], loaded.codec.encode(["d c b a"], side="tgt")[0]
+    (batch,) = make_batches([src], [tgt], batch_tokens=10**6)
+    (hyp,) = force_decode(model, batch)
+    with torch.no_grad():
+        enc = model.encode(batch.src, batch.src_lengths)
+        state, prev, total = model.init_state(enc), batch.tgt_in[:, 0], 0.0
+        for tok in [*tgt, EOS_ID]:
+            step = model.step(prev, state, enc)
+            total += float(torch.log_softmax(step.logits.float(), -1)[0, tok])
+            state, prev = step.state, torch.tensor([tok])
+    assert hyp.ids == tgt and hyp.score == pytest.approx(total, abs=1e-4)
+
+
+# --- sampling: nucleus and temperature, known answers ------------------------------------------------
+PROBS = torch.tensor([0.6, 0.3, 0.1])
+
+
+def _draws(n=20000, **kw):
+    pick = _sampler(generator=torch.Generator().manual_seed(0), **{"top_k": None, "top_p": None,
+                                                                   "temperature": 1.0, **kw})
+    drawn = pick(PROBS.log().expand(n, 3))
+    counts = Counter(drawn.tolist())
+    return [counts[i] / n for i in range(3)]
+
+
+@pytest.mark.parametrize("top_p, allowed", [(0.5, {0}), (0.6, {0}), (0.8, {0, 1}), (0.95, {0, 1, 2})])
+def test_top_p_keeps_the_smallest_set_holding_the_mass(top_p, allowed):
+    freq = _draws(top_p=top_p)
+    assert {i for i, f in enumerate(freq) if f > 0} == allowed
+    kept = PROBS[sorted(allowed)]
+    assert freq[: len(allowed)] == pytest.approx((kept / kept.sum()).tolist(), abs=0.015)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_temperature_rescales_the_distribution(temperature):
+    expected = torch.softmax(PROBS.log() / temperature, -1).tolist()
+    assert _draws(temperature=temperature) == pytest.approx(expected, abs=0.015)
