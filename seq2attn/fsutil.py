@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import math
 import os
 import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from seq2attn.errors import DataError
 
@@ -100,13 +103,31 @@ def input_sha256(path: str | Path) -> str:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
-def read_limited(path: str | Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes; OSError otherwise (a directory,
-    /dev/zero, a FIFO or a huge file is refused before it is read)."""
+def regular_sha256(path: str | Path) -> str:
+    """The sha256 of a regular file, never through a symbolic link (OSError ELOOP) and never
+    waiting on a FIFO or a device (OSError EINVAL)."""
+    h = hashlib.sha256()
+    with _open_regular(path, follow=False) as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _open_regular(path: str | Path, *, follow: bool):
     # O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for regular files
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    f = os.fdopen(os.open(path, flags), "rb")
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        f.close()
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return f
+
+
+def read_limited(path: str | Path, limit: int, *, follow: bool = True) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; OSError otherwise (a directory,
+    /dev/zero, a FIFO or a huge file is refused before it is read; with ``follow=False`` a symbolic
+    link too)."""
+    with _open_regular(path, follow=follow) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit:,} bytes")
@@ -129,3 +150,23 @@ def write_stdout(text: str) -> None:
     data = memoryview(text.encode("utf-8"))
     while data:
         data = data[os.write(fd, data):]
+
+
+def json_line(row: Any, **options: Any) -> str:
+    """``row`` as one line of strict JSON: NaN and infinities (which ``json.dumps`` would write as
+    ``NaN``, not JSON) become null."""
+    try:
+        return json.dumps(row, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(_finite(row), allow_nan=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+

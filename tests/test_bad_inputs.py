@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -41,7 +42,10 @@ def tree(root: Path) -> dict[str, str]:
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             path = Path(dirpath, name)
             rel = str(path.relative_to(root))
-            out[rel] = f"-> {os.readlink(path)}" if path.is_symlink() else sha256(path)
+            if path.is_symlink():
+                out[rel] = f"-> {os.readlink(path)}"
+            else:
+                out[rel] = sha256(path) if path.is_file() else f"special {os.lstat(path).st_mode:o}"
     return out
 
 
@@ -112,6 +116,94 @@ def then(_effect, args: list) -> list:
     return args
 
 
+class FdLock:
+    """The directory lock held through another open file, as another process would hold it."""
+
+    def __init__(self, directory: Path):
+        import fcntl
+
+        self.fd = os.open(directory / ".seq2attn.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        os.close(self.fd)
+
+
+def held_elsewhere(model: Path) -> Path:
+    locked.held = FdLock(model)  # released by the test
+    return model
+
+
+def outside(tmp: Path) -> Path:
+    """A user's directory outside the model directory, with a file of theirs."""
+    write(tmp / "outside" / "notes.txt", "mine\n")
+    return tmp / "outside"
+
+
+def link(path: Path, target: Path) -> None:
+    """Replace ``path`` (a file or a directory) by a symbolic link to ``target``."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    path.symlink_to(target)
+
+
+def fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def store_of(tmp: Path, model: Path) -> Path:
+    """A copy of the corpus store training built inside the model directory."""
+    return Path(shutil.copytree(model / "data", tmp / "store"))
+
+
+def edit_store(store: Path, change: Callable[[dict], None]) -> Path:
+    manifest = json.loads((store / "store.json").read_text())
+    change(manifest)
+    (store / "store.json").write_text(json.dumps(manifest))
+    return store
+
+
+def with_array(store: Path, name: str, make: Callable[[np.ndarray], np.ndarray | bytes]) -> Path:
+    value = make(np.load(store / name))
+    if isinstance(value, bytes):
+        (store / name).write_bytes(value)
+    else:
+        np.save(store / name, value, allow_pickle=True)
+    return store
+
+
+def from_store(tmp: Path, store: Path, *extra) -> list:
+    return ["train", "--data", store, "--out", tmp / "new", "--set", "train.max_steps=1", *extra]
+
+
+def with_weights(model: Path, change: Callable[[dict], None]) -> None:
+    """Rewrite model.safetensors with ``change`` applied to its tensors, its sha256 updated."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(model / "model.safetensors")
+    change(tensors)
+    save_file(tensors, model / "model.safetensors", metadata={"format": "seq2attn-model"})
+    edit_manifest(model, lambda x: x["weights"]["best"].update(sha256=sha256(model / "model.safetensors")))
+
+
+def nan_first(tensors: dict) -> None:
+    first = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[first] = tensors[first].clone()
+    tensors[first].view(-1)[0] = float("nan")
+
+
+def permuted_vocab(model: Path) -> None:
+    tok = json.loads((model / "tokenizer.json").read_text())
+    vocab = tok["model"]["vocab"]
+    words = [w for w, i in sorted(vocab.items(), key=lambda x: x[1]) if i > 3]
+    ids = sorted(vocab[w] for w in words)
+    vocab.update(zip(words, ids[1:] + ids[:1]))
+    (model / "tokenizer.json").write_text(json.dumps(tok))
+
+
 CASES = [
     # 1, 8: a directory that is not ours is never written into; a file is not a directory
     Case("train into a user's directory", lambda t, m, f: training(t, f, out=user_dir(t)), 1,
@@ -156,7 +248,7 @@ CASES = [
         replace_by(m / "config.yaml", lambda p: p.mkdir()), translating(m, f)), 1, "config.yaml"),
     Case("model config.yaml -> /dev/zero", lambda t, m, f: then(
         replace_by(m / "config.yaml", lambda p: p.symlink_to("/dev/zero")), translating(m, f)), 1,
-         "not a regular file"),
+         "config.yaml: a symbolic link"),
     # 9: the manifest names known files inside the directory, nothing else
     Case("manifest without weights", lambda t, m, f: then(
         edit_manifest(m, lambda x: x.pop("weights")), translating(m, f)), 1, "weights"),
@@ -167,7 +259,7 @@ CASES = [
         m, lambda x: x["weights"]["best"].update(step="60")), ["info", "-m", m]), 1, "integer step"),
     Case("manifest.json is /dev/zero", lambda t, m, f: then(
         replace_by(m / "manifest.json", lambda p: p.symlink_to("/dev/zero")), ["info", "-m", m]), 1,
-         "not a regular file"),
+         "manifest.json: a symbolic link"),
     # 6, 10: the checkpoint is one unit; a trainer.pt that does not fit is refused before training
     Case("--resume with a tampered trainer.pt", lambda t, m, f: then(write(
         m / "trainer.pt", (m / "trainer.pt").read_bytes() + b"\0"), resume(m)), 1, "sha256"),
@@ -197,6 +289,85 @@ CASES = [
         "translate", "-m", m, "-i", f["dev"][0], "-o", t / "no" / "out"]), 1, "cannot write"),
     Case("score a missing reference", lambda t, m, f: ["score", f["dev"][1], t / "missing.ref"], 1,
          "missing.ref"),
+    # issue 24, 2: a model directory is self-contained; no link is followed, nothing outside written
+    Case("--resume with checkpoints/ a link outside", lambda t, m, f: then(
+        link(m / "checkpoints", outside(t)), resume(m)), 1, "checkpoints: a symbolic link"),
+    Case("average with metrics.jsonl a link to a user's file", lambda t, m, f: then(
+        link(m / "metrics.jsonl", outside(t) / "notes.txt"), ["average", "-m", m, "--last", "1"]), 1,
+         "metrics.jsonl: a symbolic link"),
+    Case("tune-alpha with metrics.jsonl a link to a user's file", lambda t, m, f: then(
+        link(m / "metrics.jsonl", outside(t) / "notes.txt"), ["tune-alpha", "-m", m, "--alphas", "0"]), 1,
+         "metrics.jsonl: a symbolic link"),
+    Case("--resume with the lock file a link", lambda t, m, f: then(
+        link(m / ".seq2attn.lock", t / "created-outside"), resume(m)), 1, ".seq2attn.lock: a symbolic link"),
+    Case("model.safetensors a link to a copy", lambda t, m, f: then(link(m / "model.safetensors", Path(
+        shutil.copy(m / "model.safetensors", t / "w.safetensors"))), translating(m, f)), 1,
+         "model.safetensors: a symbolic link"),
+    Case("tokenizer.json a link to a copy", lambda t, m, f: then(link(m / "tokenizer.json", Path(
+        shutil.copy(m / "tokenizer.json", t / "tok.json"))), translating(m, f)), 1, "tokenizer.json: a symbolic link"),
+    Case("data/ a link to a copy", lambda t, m, f: then(link(m / "data", Path(
+        shutil.copytree(m / "data", t / "elsewhere"))), ["tune-alpha", "-m", m, "--alphas", "0"]), 1,
+         "data: a symbolic link"),
+    Case("model.safetensors a FIFO", lambda t, m, f: then(fifo(m / "model.safetensors"), translating(m, f)), 1,
+         "not a regular file"),
+    Case("average while another process holds the lock", lambda t, m, f: [
+        "average", "-m", held_elsewhere(m), "--last", "1"], 1, "another seq2attn"),
+    Case("tune-alpha while another process holds the lock", lambda t, m, f: [
+        "tune-alpha", "-m", held_elsewhere(m), "--alphas", "0"], 1, "another seq2attn"),
+    # 3: every file loaded is checked; weights that cannot translate are refused
+    Case("tokenizer.json with a permuted vocabulary", lambda t, m, f: then(permuted_vocab(m), translating(m, f)), 1,
+         "tokenizer.json: sha256 does not match"),
+    Case("manifest without the tokenizer's sha256", lambda t, m, f: then(
+        edit_manifest(m, lambda x: x.pop("tokenizer")), translating(m, f)), 1, "no sha256 for the tokenizer"),
+    Case("manifest naming another tokenizer file", lambda t, m, f: then(edit_manifest(
+        m, lambda x: x.update(tokenizer={"../tokenizer.json": "0" * 64})), translating(m, f)), 1,
+         "corrupt manifest entry 'tokenizer'"),
+    Case("weights holding a NaN", lambda t, m, f: then(with_weights(m, nan_first), translating(m, f)), 1,
+         "NaN or infinite"),
+    # 4: a corpus store is checked when it is opened
+    Case("store.json without splits", lambda t, m, f: from_store(t, edit_store(
+        store_of(t, m), lambda x: x.pop("splits"))), 1, "corrupt store manifest"),
+    Case("store.json splits a string", lambda t, m, f: from_store(t, edit_store(
+        store_of(t, m), lambda x: x.update(splits="all"))), 1, "corrupt store manifest"),
+    Case("store: truncated .npy", lambda t, m, f: from_store(t, with_array(
+        store_of(t, m), "train.src.npy", lambda a: (t / "store" / "train.src.npy").read_bytes()[:200])), 1,
+         "train.src.npy"),
+    Case("store: garbage .npy", lambda t, m, f: from_store(t, with_array(
+        store_of(t, m), "train.tgt.npy", lambda a: b"garbage" * 100)), 1, "train.tgt.npy"),
+    Case("store: 0-byte .npy", lambda t, m, f: from_store(t, with_array(
+        store_of(t, m), "train.tgt.npy", lambda a: b"")), 1, "train.tgt.npy"),
+    Case("store: pickled .npy", lambda t, m, f: from_store(t, with_array(
+        store_of(t, m), "train.src.npy", lambda a: np.array([{"x": 1}], dtype=object))), 1, "train.src.npy"),
+    Case("store: ids past the vocabulary", lambda t, m, f: from_store(t, with_array(
+        store_of(t, m), "train.src.npy", lambda a: np.full_like(a, 60000))), 1, "outside its tokenizer's vocabulary"),
+    Case("store: offsets of 1e12", lambda t, m, f: from_store(t, with_array(
+        store_of(t, m), "train.src.idx.npy", lambda a: np.where(np.arange(len(a)) == 5, 10**12, a))), 1,
+         "offsets"),
+    Case("store: offsets of -5", lambda t, m, f: from_store(t, with_array(
+        store_of(t, m), "train.tgt.idx.npy", lambda a: np.where(np.arange(len(a)) == 5, -5, a))), 1, "offsets"),
+    Case("store: empty train split", lambda t, m, f: from_store(t, edit_store(
+        store_of(t, m), lambda x: x["splits"]["train"].update(pairs=0, src_tokens=0, tgt_tokens=0))), 1,
+         "train split is empty"),
+    Case("store: an unknown tokenizer key", lambda t, m, f: from_store(t, edit_store(
+        store_of(t, m), lambda x: x["tokenizer"]["config"].update(evil=1))), 1, "unknown option tokenizer.evil"),
+    Case("store: vocab_size abc", lambda t, m, f: from_store(t, edit_store(
+        store_of(t, m), lambda x: x["tokenizer"]["config"].update(vocab_size="abc"))), 1, "tokenizer.vocab_size"),
+    Case("store: a link inside", lambda t, m, f: from_store(t, then(
+        link(t / "store" / "dev.src.txt", outside(t) / "notes.txt") if store_of(t, m) else None, t / "store")),
+         1, "dev.src.txt: a symbolic link"),
+    Case("--data with another tokenizer config", lambda t, m, f: from_store(
+        t, store_of(t, m), "--set", "tokenizer.vocab_size=123"), 1, "tokenizer.vocab_size=8000 there, 123 here"),
+    # 5: sizes the machine cannot hold are refused with the estimate, before anything is built
+    Case("model.hidden_size=2147483647", lambda t, m, f: training(t, f, "--set", "model.hidden_size=2147483647"),
+         1, "GiB to train"),
+    Case("model.enc_layers=100000", lambda t, m, f: training(t, f, "--set", "model.enc_layers=100000"), 1,
+         "model.enc_layers=100000; at most"),
+    Case("train.threads=100000", lambda t, m, f: training(t, f, "--set", "train.threads=100000"), 1,
+         "CPU"),
+    Case("--seed -1", lambda t, m, f: training(t, f, "--seed", "-1"), 1, "train.seed=-1"),
+    Case("model config.yaml hidden_size 2e9", lambda t, m, f: then(write(m / "config.yaml", (
+        m / "config.yaml").read_text().replace("hidden_size: 32", "hidden_size: 2000000000", 1)),
+        translating(m, f)), 1, "GiB to load"),
 ]
 
 

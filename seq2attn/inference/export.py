@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,7 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2attn.errors import CheckpointError, ConfigError
+from seq2attn.errors import CheckpointError, ConfigError, brief
+from seq2attn.fsutil import read_limited, regular_sha256, sha256
 from seq2attn.modeldir.checkpoint import load, save_config
 from seq2attn.nn.models.transformer import TransformerSeq2Seq, sinusoids
 from seq2attn.special import BOS, EOS, UNK
@@ -119,6 +122,44 @@ def build_spec(model: TransformerSeq2Seq, codec: TextCodec, *, norm: str, activa
     return spec
 
 
+def verify_export(directory: Path) -> dict:
+    """The marker of an export, once the export is checked whole: it holds regular files only (no
+    link, FIFO or directory), exactly the files its marker lists, each with that sha256. Nothing
+    CTranslate2 or the tokenizer reads is therefore unchecked."""
+    path = directory / EXPORT_MARKER
+    try:
+        marker = json.loads(read_limited(path, 1 << 20, follow=False).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise CheckpointError(f"{path}: unreadable export marker") from None
+    if not isinstance(marker, dict) or marker.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"{path}: not a seq2attn CTranslate2 export")
+    files = marker.get("files")
+    if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+        raise CheckpointError(f"{path}: lists no sha256 of the export's files (exported by an older seq2attn?); "
+                              "export the model again")
+    found = set()
+    for entry in os.scandir(directory):
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise CheckpointError(f"{entry.path}: {what}; an export holds its own regular files only")
+        if entry.name != EXPORT_MARKER:
+            found.add(entry.name)
+    if found != set(files):
+        odd = min(found ^ set(files))
+        why = "not listed in" if odd in found else "missing, but listed in"
+        raise CheckpointError(f"{directory / odd}: {why} {EXPORT_MARKER}; the export was modified")
+    for name in sorted(files):
+        try:
+            digest = regular_sha256(directory / name)
+        except OSError as e:
+            raise CheckpointError(f"{directory / name}: cannot read ({brief(e)})") from None
+        if digest != files[name]:
+            raise CheckpointError(f"{directory / name}: sha256 does not match {EXPORT_MARKER}; "
+                                  "the file was modified or damaged")
+    return marker
+
+
 def export_ctranslate2(model_dir: str | Path, out: str | Path, *, quantization: str | None = None) -> Path:
     """Write ``out``, a CTranslate2 model directory, from the Transformer in ``model_dir``. The
     directory appears whole or not at all (built beside it, then renamed); an existing ``out`` is
@@ -155,7 +196,7 @@ def export_ctranslate2(model_dir: str | Path, out: str | Path, *, quantization: 
         save_config(tmp, exported)
         marker = {"format": EXPORT_FORMAT, "seq2attn": __version__, "ctranslate2": ctranslate2.__version__,
                   "quantization": quantization or "float32", "source": str(model_dir.resolve()),
-                  "weights": loaded.info}
+                  "weights": loaded.info, "files": {p.name: sha256(p) for p in sorted(tmp.iterdir())}}
         (tmp / EXPORT_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         tmp.rename(out)
     except BaseException:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,15 @@ from torch import nn
 
 from seq2attn.config import Config, config_from_dict, safe_yaml, to_dict
 from seq2attn.errors import CheckpointError, ConfigError, brief
-from seq2attn.fsutil import atomic_write_text, commit, read_limited, sha256, staged_write
+from seq2attn.fsutil import (
+    atomic_write_text,
+    commit,
+    read_limited,
+    regular_sha256,
+    sha256,
+    staged_write,
+)
+from seq2attn.modeldir.store import STORE_DIR, check_store_entries
 from seq2attn.nn.models import build_model, check_config
 from seq2attn.text.tokenizer import JOINT_FILE, SIDE_FILES, TextCodec
 from seq2attn.version import __version__
@@ -54,17 +64,53 @@ SNAPSHOTS = "checkpoints"
 _SNAPSHOT = re.compile(SNAPSHOTS + r"/step-[0-9]{8}\.safetensors")
 SMALL_FILE = 1 << 20  # manifest.json and config.yaml: anything larger is not ours
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+TOKENIZER_FILES = ({JOINT_FILE}, set(SIDE_FILES.values()))  # the two layouts the manifest may record
+
+
+def check_contained(directory: Path) -> None:
+    """Refuse, before anything in it is read or written, a model directory that is not
+    self-contained: a symbolic link anywhere inside it, or an entry that is neither a regular file
+    nor a directory (a FIFO, a socket, a device). ``checkpoints/`` and ``data/`` must be real
+    directories holding regular files only; other directories are not ours and never read. The
+    directory itself may be reached through a link (``-m runs/latest``)."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError as e:
+        raise CheckpointError(f"{directory}: cannot list the model directory ({brief(e)})") from None
+    for entry in entries:
+        kind = _kind(entry)
+        if kind == "dir" and entry.name == STORE_DIR:
+            check_store_entries(Path(entry.path), error=CheckpointError)
+        elif kind == "dir" and entry.name == SNAPSHOTS:
+            for inner in os.scandir(entry.path):
+                if _kind(inner) != "file":
+                    raise CheckpointError(_not_contained(Path(inner.path), _kind(inner)))
+        elif kind not in ("file", "dir"):
+            raise CheckpointError(_not_contained(Path(entry.path), kind))
+
+
+def _kind(entry: os.DirEntry) -> str:
+    mode = entry.stat(follow_symlinks=False).st_mode
+    return ("link" if stat.S_ISLNK(mode) else "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode)
+            else "special file")
+
+
+def _not_contained(path: Path, kind: str) -> str:
+    what = "a symbolic link" if kind == "link" else f"a {kind}, not a regular file"
+    return f"{path}: {what}; a model directory must hold its own regular files only (nothing was read or written)"
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    """The validated manifest: known file names only (never a path), sha256s, integer steps."""
+    """The validated manifest: known file names only (never a path), sha256s, integer steps. The
+    directory is checked to be self-contained first (:func:`check_contained`)."""
     path = directory / MANIFEST
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such model directory")
+    check_contained(directory)
     if not path.exists():
         raise CheckpointError(f"{directory}: not a seq2attn model directory (no {MANIFEST})")
     try:
-        manifest = json.loads(read_limited(path, SMALL_FILE).decode("utf-8"))
+        manifest = json.loads(read_limited(path, SMALL_FILE, follow=False).decode("utf-8"))
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({brief(e)})") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -89,6 +135,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         if not (isinstance(name, str) and _SNAPSHOT.fullmatch(name)):
             name = f"{SNAPSHOTS}/step-NNNNNNNN.safetensors"
         _check_entry(path, "snapshots", entry, name)
+    tokenizer = manifest.get("tokenizer")
+    if tokenizer is not None and not (isinstance(tokenizer, dict) and set(tokenizer) in TOKENIZER_FILES and all(
+            isinstance(v, str) and _SHA256.fullmatch(v) for v in tokenizer.values())):
+        raise CheckpointError(f"{path}: corrupt manifest entry 'tokenizer' (expected {JOINT_FILE} or "
+                              f"{' and '.join(SIDE_FILES.values())} with their sha256)")
     return manifest
 
 
@@ -106,12 +157,10 @@ def _check_entry(path: Path, which: str, entry: Any, name: str | None) -> None:
 def verified(directory: Path, entry: dict[str, Any]) -> Path:
     """The path of a manifest entry's file, after checking it is a regular file with that sha256."""
     path = directory / entry["file"]
-    if not path.exists():
-        raise CheckpointError(f"{path}: file missing")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not a regular file")
     try:
-        digest = sha256(path)
+        digest = regular_sha256(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file missing") from None
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({brief(e)})") from None
     if digest != entry["sha256"]:
@@ -125,12 +174,15 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
 
 def save_setup(directory: Path, cfg: Config, codec: TextCodec) -> None:
     """Start a model directory: a manifest without weights first (it marks the directory as ours, so
-    a run that dies before its first checkpoint may be restarted), then config and tokenizer."""
+    a run that dies before its first checkpoint may be restarted), then config and tokenizer, then
+    the manifest again with the tokenizer's sha256 (checked whenever it is loaded)."""
     try:
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "seq2attn": __version__, "weights": {}}
         atomic_write_text(directory / MANIFEST, _manifest_text(manifest))
         save_config(directory, cfg)
         codec.save(directory)
+        manifest["tokenizer"] = {name: sha256(directory / name) for name in codec.file_names()}
+        atomic_write_text(directory / MANIFEST, _manifest_text(manifest))
     except OSError as e:
         raise CheckpointError(f"{directory}: cannot write the model directory ({brief(e)})") from None
 
@@ -221,7 +273,7 @@ def load_config(directory: Path) -> Config:
     if not path.exists():
         raise CheckpointError(f"{directory}: no config.yaml")
     try:
-        data = safe_yaml(read_limited(path, SMALL_FILE).decode("utf-8"))
+        data = safe_yaml(read_limited(path, SMALL_FILE, follow=False).decode("utf-8"))
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({brief(e)})") from None
     except (UnicodeDecodeError, yaml.YAMLError, ConfigError):
@@ -230,7 +282,7 @@ def load_config(directory: Path) -> Config:
         raise CheckpointError(f"{path}: corrupt config (expected sections of key: value)")
     try:
         cfg = config_from_dict(data, str(path))
-        check_config(cfg)
+        check_config(cfg, training=False)
         return cfg
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
@@ -258,6 +310,9 @@ def load_entry(directory: Path, entry: dict[str, Any], model: nn.Module, *,
             model.load_state_dict(target.state_dict())
     except (SafetensorError, RuntimeError, ValueError, OSError) as e:
         raise CheckpointError(f"{path}: weights do not fit this model ({brief(e)})") from None
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: {name} holds NaN or infinite values; these weights cannot translate")
     return entry
 
 
@@ -280,7 +335,11 @@ def choose_weights(manifest: dict[str, Any]) -> str:
 def build_empty(directory: Path) -> tuple[Config, TextCodec, nn.Module]:
     """The config, tokenizer and an untrained model of a directory (weights not loaded)."""
     cfg = load_config(directory)
-    codec = TextCodec.load(directory)
+    digests = read_manifest(directory).get("tokenizer")
+    if digests is None:
+        raise CheckpointError(f"{directory / MANIFEST}: records no sha256 for the tokenizer (written by an older "
+                              "seq2attn, or unfinished); retrain, or add it as \"tokenizer\": {file: sha256}")
+    codec = TextCodec.load(directory, digests=digests)
     model = build_model(cfg.model, src_vocab=codec.vocab_size("src"), tgt_vocab=codec.vocab_size("tgt"),
                         joint=codec.joint)
     return cfg, codec, model

@@ -25,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from seq2attn.config import Config, TokenizerConfig
-from seq2attn.errors import DataError
+from seq2attn.config import Config, TokenizerConfig, config_from_dict
+from seq2attn.errors import ConfigError, DataError, brief
+from seq2attn.fsutil import input_sha256, read_limited
 from seq2attn.text.textfiles import Parallel, iter_lines, iter_parallel
 from seq2attn.text.tokenizer import TextCodec
 
@@ -59,23 +61,12 @@ class Source:
     def files(cls, src: str | Path, tgt: str | Path) -> Source:
         for path in (src, tgt):
             next(iter_lines(path))  # a missing, empty or unreadable file fails here, by name
-        return cls(f"{src} {tgt}", lambda: iter_parallel(src, tgt), (file_sha256(src), file_sha256(tgt)))
+        return cls(f"{src} {tgt}", lambda: iter_parallel(src, tgt), (input_sha256(src), input_sha256(tgt)))
 
     @classmethod
     def memory(cls, name: str, data: Parallel) -> Source:
         digest = lambda lines: hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
         return cls(name, lambda: zip(data.src, data.tgt), (digest(data.src), digest(data.tgt)))
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    return h.hexdigest()
 
 
 def codec_sha256(codec: TextCodec) -> str:
@@ -237,12 +228,34 @@ class Store:
         return self._side(name, "src"), self._side(name, "tgt")
 
     def _side(self, split: str, side: str) -> Side:
-        ids = np.load(self.path / f"{split}.{side}.npy", mmap_mode="r")
-        offsets_path = self.path / f"{split}.{side}.idx.npy"
-        offsets = np.load(offsets_path, mmap_mode="r")
-        if len(offsets) != self.manifest["splits"][split]["pairs"] + 1 or len(ids) != offsets[-1]:
-            raise DataError(f"{self.path}: {split}.{side} arrays do not match {MANIFEST}; rebuild the store")
-        return Side(ids, offsets, offsets_path, self.path / f"{split}.{side}.npy")
+        """One side of a split, its arrays checked once (read in chunks, not through the mapping):
+        dtype, shape, offsets from 0, never decreasing, ending at the ids' length, the pair and token
+        counts of ``store.json``, and every id inside the tokenizer's vocabulary."""
+        ids_path, offsets_path = self.path / f"{split}.{side}.npy", self.path / f"{split}.{side}.idx.npy"
+        ids, offsets = _load_array(ids_path), _load_array(offsets_path)
+        counts = self.manifest["splits"][split]
+        bad = lambda why: DataError(f"{self.path}: {split}.{side} {why}; rebuild the store")
+        if ids.dtype != np.dtype(self.manifest["dtype"]) or ids.ndim != 1:
+            raise bad(f"ids are {ids.dtype} of {ids.ndim} dimension(s), not the {self.manifest['dtype']} vector "
+                      f"{MANIFEST} records")
+        if offsets.dtype != np.int64 or offsets.ndim != 1 or len(offsets) != counts["pairs"] + 1:
+            raise bad(f"offsets are not {counts['pairs'] + 1} int64 values as {MANIFEST} records")
+        previous, low, high = None, None, None
+        for chunk in _chunks(offsets_path, offsets):
+            steps = np.diff(chunk if previous is None else np.concatenate([previous, chunk]))
+            if (previous is None and chunk[0] != 0) or (len(steps) and steps.min() < 0):
+                raise bad("offsets do not start at 0 and never decrease")
+            previous = chunk[-1:]
+        if int(previous[0]) != len(ids) or len(ids) != counts[f"{side}_tokens"]:
+            raise bad(f"offsets end at {int(previous[0])} but there are {len(ids)} ids ({MANIFEST}: "
+                      f"{counts[f'{side}_tokens']})")
+        for chunk in _chunks(ids_path, ids):
+            low = int(chunk.min()) if low is None else min(low, int(chunk.min()))
+            high = int(chunk.max()) if high is None else max(high, int(chunk.max()))
+        vocab = self.codec.vocab_size(side)
+        if high is not None and (low < 0 or high >= vocab):
+            raise bad(f"holds token ids {low}..{high}, outside its tokenizer's vocabulary of {vocab}")
+        return Side(ids, offsets, offsets_path, ids_path)
 
     def dev_text(self) -> Parallel:
         read = lambda side: list(iter_lines(self.path / f"dev.{side}.txt"))
@@ -271,22 +284,98 @@ def _diff(built: dict[str, Any], wanted: dict[str, Any]) -> str:
     return ", ".join(f"tokenizer.{k}={built.get(k)!r} there, {wanted[k]!r} here" for k in keys)
 
 
+def _load_array(path: Path) -> np.ndarray:
+    """A memory-mapped .npy of ours: a plain array (never a pickle) of a regular file."""
+    try:
+        _regular(path)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:  # missing, truncated, garbage, pickled, 0 bytes
+        raise DataError(f"{path}: not a readable array of a corpus store ({brief(e) or 'empty'}); "
+                        "rebuild the store") from None
+
+
+def _regular(path: Path) -> None:
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise OSError(f"not a regular file{' (a symbolic link)' if stat.S_ISLNK(mode) else ''}")
+
+
+def _chunks(path: Path, array: np.ndarray, size: int = 1 << 22) -> Iterator[np.ndarray]:
+    """The values of a memory-mapped 1-D array, ``size`` at a time, read from its file (pages
+    touched through the mapping would stay resident)."""
+    with open(path, "rb") as f:
+        f.seek(array.offset)
+        for _ in range(0, len(array), size):
+            chunk = np.frombuffer(f.read(size * array.itemsize), dtype=array.dtype)
+            if not len(chunk):
+                raise OSError("shorter than its header says")
+            yield chunk
+
+
+def check_store_entries(path: Path, *, error: type[Exception] = DataError) -> None:
+    """A store holds its own regular files only: refuse a symbolic link, a directory or a special
+    file inside it, before anything is read."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError as e:
+        raise error(f"{path}: cannot list the corpus store ({brief(e)})") from None
+    for entry in entries:
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise error(f"{entry.path}: {what}; a corpus store must hold its own regular files only")
+
+
+_SPLIT_KEYS = ("pairs", "src_tokens", "tgt_tokens")
+
+
+def _check_manifest(where: Path, manifest: Any) -> None:
+    """``store.json`` against its schema: every key, type and count a store reads."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError(f"{where}: not a seq2attn corpus store")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise DataError(f"{where}: store version {str(manifest.get('version'))[:20]!r}; "
+                        f"this seq2attn reads {FORMAT_VERSION}")
+    count = lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62
+    splits, inputs, tok = manifest.get("splits"), manifest.get("inputs"), manifest.get("tokenizer")
+    problems = [
+        (manifest.get("dtype") in ("uint16", "int32"), '"dtype" is uint16 or int32'),
+        (isinstance(splits, dict) and set(splits) == set(SPLITS) and all(
+            isinstance(v, dict) and all(count(v.get(k)) for k in _SPLIT_KEYS) for v in splits.values()),
+         '"splits" holds train and dev, each with integer pairs, src_tokens and tgt_tokens'),
+        (isinstance(inputs, dict) and all(
+            isinstance(inputs.get(k), dict) and isinstance(inputs[k].get("name"), str)
+            and isinstance(inputs[k].get("sha256"), list) and len(inputs[k]["sha256"]) == 2 for k in SPLITS),
+         '"inputs" names the train and dev data with two sha256s each'),
+        (isinstance(tok, dict) and isinstance(tok.get("config"), dict) and isinstance(tok.get("sha256"), str),
+         '"tokenizer" holds its config and sha256'),
+    ]
+    for ok, rule in problems:
+        if not ok:
+            raise DataError(f"{where}: corrupt store manifest (expected: {rule}); rebuild the store")
+    if splits["train"]["pairs"] == 0:
+        raise DataError(f"{where}: its train split is empty")
+    try:
+        tok["config"] = vars(config_from_dict({"tokenizer": tok["config"]}, str(where)).tokenizer)
+    except ConfigError as e:
+        raise DataError(f"{e}; rebuild the store") from None
+
+
 def open_store(path: str | Path) -> Store:
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: no such corpus store (build one with seq2attn preprocess)")
+    check_store_entries(path)
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(read_limited(path / MANIFEST, 1 << 20, follow=False).decode("utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: not a corpus store (no {MANIFEST}; an unfinished build?)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except OSError as e:
+        raise DataError(f"{path / MANIFEST}: cannot read ({brief(e)})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise DataError(f"{path / MANIFEST}: corrupt (not JSON)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DataError(f"{path / MANIFEST}: not a seq2attn corpus store")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise DataError(f"{path / MANIFEST}: store version {manifest.get('version')!r}; "
-                        f"this seq2attn reads {FORMAT_VERSION}")
+    _check_manifest(path / MANIFEST, manifest)
     codec = TextCodec.load(path)
-    if codec_sha256(codec) != manifest.get("tokenizer", {}).get("sha256"):
+    if codec_sha256(codec) != manifest["tokenizer"]["sha256"]:
         raise DataError(f"{path}: its tokenizer differs from the one the store was built with; rebuild it")
     return Store(path, manifest, codec)

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from seq2attn.errors import ConfigError
-from seq2attn.modeldir.checkpoint import load, load_config, save_config
+from seq2attn.modeldir.checkpoint import check_contained, load, load_config, save_config
 from seq2attn.run.metricslog import append_metrics
+from seq2attn.run.rundir import RunLock
 from seq2attn.run.validation import translate_ids
 from seq2attn.text.metrics import corpus_scores
 
@@ -50,11 +51,19 @@ def parse_alphas(text: str) -> list[float]:
 def tune_alpha(directory: Path, *, alphas: Sequence[float] = ALPHAS, beam: int | None = None,
                device: torch.device | str = "cpu") -> dict[str, Any]:
     """Score each alpha on ``directory``'s dev set, write the best into its config.yaml and log it;
-    returns the logged row."""
-    from seq2attn.run.traindata import model_dev_data
-
+    returns the logged row. The directory's lock is held meanwhile (a training run that tunes at its
+    end holds it already)."""
     if beam is not None and beam < 2:
         raise ConfigError(f"--beam {beam}: the length penalty only acts in beam search (beam >= 2)")
+    check_contained(directory)
+    with RunLock(directory, reentrant=True):
+        return _tune(directory, alphas=alphas, beam=beam, device=device)
+
+
+def _tune(directory: Path, *, alphas: Sequence[float], beam: int | None,
+          device: torch.device | str) -> dict[str, Any]:
+    from seq2attn.run.traindata import model_dev_data
+
     cfg = load_config(directory)
     beam = beam or (cfg.decode.beam_size if cfg.decode.beam_size > 1 else 5)
     loaded = load(directory, which="auto", device=device)

@@ -13,8 +13,16 @@ import torch
 from torch import nn
 
 from seq2attn.errors import CheckpointError
-from seq2attn.modeldir.checkpoint import WEIGHTS, build_empty, load_entry, save_weights, snapshots
+from seq2attn.modeldir.checkpoint import (
+    WEIGHTS,
+    build_empty,
+    check_contained,
+    load_entry,
+    save_weights,
+    snapshots,
+)
 from seq2attn.run.metricslog import append_metrics
+from seq2attn.run.rundir import RunLock
 from seq2attn.run.validation import DevSet, dev_info, score_dev
 
 Scorer = Callable[[nn.Module], dict[str, Any]]  # model -> dev scores (bleu, loss, chrf, ...)
@@ -78,10 +86,12 @@ def average_directory(directory: Path, *, last: int, device: torch.device | str 
     """``seq2attn average``: average a trained directory's last checkpoints, scored on its dev set."""
     from seq2attn.run.traindata import model_dev_data
 
-    cfg, codec, model = build_empty(directory)
-    model.to(device)
-    _newest(directory, last)  # fail before reading any data
-    text, (src_ids, tgt_ids) = model_dev_data(directory, cfg)
-    dev = DevSet(text, src_ids, tgt_ids)
-    return average_last(directory, model, last=last, device=device,
-                        score=lambda m: score_dev(m, dev, cfg=cfg, codec=codec, device=torch.device(device)))
+    check_contained(directory)
+    with RunLock(directory, reentrant=True):  # as train does: one writer at a time
+        cfg, codec, model = build_empty(directory)
+        model.to(device)
+        _newest(directory, last)  # fail before reading any data
+        text, (src_ids, tgt_ids) = model_dev_data(directory, cfg)
+        dev = DevSet(text, src_ids, tgt_ids)
+        return average_last(directory, model, last=last, device=device,
+                            score=lambda m: score_dev(m, dev, cfg=cfg, codec=codec, device=torch.device(device)))

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
-from seq2attn.fsutil import atomic_write_text
+from seq2attn.fsutil import atomic_write_text, json_line
 
 METRICS = "metrics.jsonl"
 
 
 def append_metrics(directory: Path, row: dict[str, Any]) -> None:
-    with open(directory / METRICS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
+    """Append one row; never through a symbolic link (``O_NOFOLLOW``), and always valid JSON (a
+    NaN or infinite number is written as null)."""
+    fd = os.open(directory / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(json_line(row) + "\n")
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

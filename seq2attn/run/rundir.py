@@ -17,31 +17,59 @@ from seq2attn.modeldir.checkpoint import (
     MANIFEST,
     OWN_FILES,
     _manifest_text,
+    check_contained,
     read_manifest,
 )
 from seq2attn.modeldir.store import STORE_DIR
 from seq2attn.version import __version__
 
 LOCK = ".seq2attn.lock"
+_HELD: set[str] = set()  # the directories this process holds locked
+PICTURES = ("curve.png",)  # drawn atomically, so a kill -9 may leave a temporary file
 
 
 class RunLock:
-    """An exclusive ``fcntl`` lock on a model directory, held for the whole training run."""
+    """An exclusive ``fcntl`` lock on a model directory, held for the whole training run (and by
+    ``average`` and ``tune-alpha`` while they write). The lock file is never opened through a
+    symbolic link (``O_NOFOLLOW``)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, reentrant: bool = False):
+        """``reentrant``: when this process holds the lock already (``train.tune_alpha`` at the end
+        of a run), take nothing and release nothing."""
         path = directory / LOCK
-        self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        self.key, self.holds = os.path.realpath(directory), False
+        if reentrant and self.key in _HELD:
+            self.fd = None
+            return
+        try:
+            self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+        except OSError as e:
+            raise CheckpointError(f"{path}: cannot open the lock file ({brief(e)}; a symbolic link?)") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.release()
-            raise CheckpointError(f"{directory}: another seq2attn train is using this directory; "
-                                  "wait for it or choose another --out") from None
+            raise CheckpointError(f"{directory}: another seq2attn train, average or tune-alpha is using this "
+                                  "directory; wait for it or choose another --out") from None
+        except OSError as e:
+            self.release()
+            raise CheckpointError(f"{path}: cannot lock ({brief(e)})") from None
+        _HELD.add(self.key)
+        self.holds = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)  # closing drops the lock
             self.fd = None
+        if self.holds:
+            _HELD.discard(self.key)
+            self.holds = False
 
 
 def check_out_dir(directory: Path, *, resume: bool) -> bool:
@@ -49,6 +77,8 @@ def check_out_dir(directory: Path, *, resume: bool) -> bool:
     when it holds an earlier run's setup without any checkpoint (a fresh run may start over)."""
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"--out {directory}: exists and is not a directory")
+    if directory.is_dir():
+        check_contained(directory)
     names = set(os.listdir(directory)) - {LOCK} if directory.is_dir() else set()
     if resume and MANIFEST not in names:
         raise CheckpointError(f"--resume: {directory} holds no model to resume")
@@ -92,10 +122,12 @@ def claim(directory: Path, *, resume: bool) -> RunLock:
 
 
 def _remove_own(directory: Path, *, everything: bool) -> None:
-    """Temporary files of our names; with ``everything``, our files and the corpus store too."""
-    for name in OWN_FILES:
+    """Temporary files of our names (and of the pictures a run draws); with ``everything``, our
+    files and the corpus store too."""
+    for name in (*OWN_FILES, *PICTURES):
         for tmp in directory.glob(f".{name}.*.tmp"):
             tmp.unlink()
+    for name in OWN_FILES:
         if everything and name != MANIFEST:
             (directory / name).unlink(missing_ok=True)
     if everything:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seq2attn.config import Config
+from seq2attn.config import Config, TokenizerConfig
 from seq2attn.errors import ConfigError, DataError
 from seq2attn.modeldir import store
 from seq2attn.modeldir.store import STORE_DIR
@@ -85,6 +85,8 @@ def open_data(cfg: Config, out: Path, world: World, *, reporter: Reporter) -> st
         given = sources(cfg)
         if (path / store.MANIFEST).exists() or cfg.data.store is not None:
             corpus = store.open_store(path)
+            if cfg.tokenizer != TokenizerConfig():  # a tokenizer asked for must be the store's, not ignored
+                corpus.check_tokenizer(cfg.tokenizer)
             if given is not None:
                 corpus.check_inputs("train", given[0])
                 corpus.check_inputs("dev", given[1])

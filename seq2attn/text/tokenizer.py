@@ -12,6 +12,7 @@ as labels on attention heatmaps, where "▁Män" "ner" is readable and "Ã¤" is
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,8 @@ from tokenizers import (
 )
 
 from seq2attn.config import TokenizerConfig
-from seq2attn.errors import CheckpointError, ConfigError, DataError
-from seq2attn.fsutil import atomic_write_text
+from seq2attn.errors import CheckpointError, ConfigError, DataError, brief
+from seq2attn.fsutil import atomic_write_text, read_limited
 from seq2attn.special import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK, UNK_ID
 
 SIDES = ("src", "tgt")
@@ -189,10 +190,21 @@ def _train_one(cfg: TokenizerConfig, texts: Sequence[str], *, what: str) -> Toke
 # --------------------------------------------------------------------------- files
 
 
-def _read(path: Path) -> Tokenizer:
+TOKENIZER_LIMIT = 1 << 30  # a 1M-piece vocabulary with its merges is well below this
+
+
+def _read(path: Path, digest: str | None = None) -> Tokenizer:
+    """A tokenizer file, never through a symbolic link or from a FIFO; when ``digest`` is given,
+    its sha256 must be that (the model directory's manifest records it)."""
     try:
-        tok = Tokenizer.from_str(path.read_text(encoding="utf-8"))
-    # OSError, UnicodeDecodeError, or the bare Exception tokenizers raises for bad JSON
+        data = read_limited(path, TOKENIZER_LIMIT, follow=False)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the tokenizer ({brief(e)})") from None
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise CheckpointError(f"{path}: sha256 does not match manifest.json; the file was modified or damaged")
+    try:
+        tok = Tokenizer.from_str(data.decode("utf-8"))
+    # UnicodeDecodeError, or the bare Exception tokenizers raises for bad JSON
     except Exception:  # noqa: BLE001
         raise CheckpointError(f"{path}: not a valid tokenizer file") from None
     if not _has_specials_first(tok):
@@ -284,9 +296,21 @@ class TextCodec:
         for name in stale:
             (d / name).unlink(missing_ok=True)
 
+    def file_names(self) -> list[str]:
+        """The files :meth:`save` writes."""
+        return [JOINT_FILE] if self.joint else list(SIDE_FILES.values())
+
     @classmethod
-    def load(cls, directory: str | Path) -> TextCodec:
+    def load(cls, directory: str | Path, *, digests: dict[str, str] | None = None) -> TextCodec:
+        """The tokenizer(s) saved in ``directory``; with ``digests`` ({file name: sha256}, from a
+        manifest) exactly those files, each checked against its sha256."""
         d = Path(directory)
+        if digests is not None:
+            if set(digests) == {JOINT_FILE}:
+                tok = _read(d / JOINT_FILE, digests[JOINT_FILE])
+                return cls(src=tok, tgt=tok, joint=True)
+            return cls(src=_read(d / SIDE_FILES["src"], digests[SIDE_FILES["src"]]),
+                       tgt=_read(d / SIDE_FILES["tgt"], digests[SIDE_FILES["tgt"]]), joint=False)
         if (d / JOINT_FILE).is_file():
             tok = _read(d / JOINT_FILE)
             return cls(src=tok, tgt=tok, joint=True)
