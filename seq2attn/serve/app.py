@@ -24,7 +24,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seq2attn.errors import ConfigError, Seq2AttnError
+from seq2attn.inference.alignment import hard_links, pharaoh
 from seq2attn.inference.api import Model
+from seq2attn.inference.translate import jsonl_row
 from seq2attn.serve import schema
 from seq2attn.serve.batching import Batcher, ShuttingDown
 from seq2attn.version import __version__
@@ -179,6 +181,7 @@ class Service:
         self._alignment = self.default_alignment
         self.source_limit = settings.source_limit(model)
         self.in_flight = 0  # translate and align requests inside the server
+        self._decode_configs: dict[tuple, Any] = {}  # request options -> checked DecodeConfig
 
     def _run(self, key, items):  # on the worker thread
         kind, decode, layer, head = key
@@ -221,10 +224,16 @@ class Service:
         return [len(x) + 1 for x in ids]
 
     def decode_config(self, options: dict[str, Any]):
-        try:
-            decode = self.model.decode_config(**options)
-        except Seq2AttnError as e:
-            raise BadRequest(str(e), schema.field_of_message(str(e))) from None
+        key = tuple(sorted((k, v) for k, v in options.items() if v is not None))
+        decode = self._decode_configs.get(key)
+        if decode is None:  # resolving a config costs a millisecond: requests mostly repeat options
+            try:
+                decode = self.model.decode_config(**options)
+            except Seq2AttnError as e:
+                raise BadRequest(str(e), schema.field_of_message(str(e))) from None
+            if len(self._decode_configs) >= 256:
+                self._decode_configs.clear()
+            self._decode_configs[key] = decode
         if decode.beam_size > self.settings.max_beam:
             raise BadRequest(f"beam={decode.beam_size}; this server allows at most {self.settings.max_beam} "
                              "(--max-beam)", "beam")
@@ -245,8 +254,6 @@ def _matrix(src: list[str], tgt: list[str], weights, links: str) -> dict[str, An
 
 
 def _matrices(model: Model, t, threshold: float | None = None) -> dict[str, Any]:
-    from seq2attn.inference.alignment import hard_links, pharaoh
-
     words = model.word_alignment(t)
     pieces = _matrix(list(t.src_tokens), list(t.hyp_tokens), t.attention.float().cpu(),
                      pharaoh(hard_links(t.attention.float().cpu(), threshold=threshold)))
@@ -308,8 +315,6 @@ def create_app(model: Model, settings: Settings | None = None) -> FastAPI:
                              f" output pieces; this server allows at most {settings.max_output_tokens} "
                              "(--max-output-tokens)", "max_len_b")
         out = await decoded(request, ("translate", decode, body.layer, body.head), texts, costs, alone=decode.sample)
-        from seq2attn.inference.translate import jsonl_row
-
         rows = []
         for t in out:
             row = jsonl_row(t, nbest=decode.nbest > 1)
@@ -318,7 +323,9 @@ def create_app(model: Model, settings: Settings | None = None) -> FastAPI:
                 row.update(_matrices(model, t))
             rows.append(row)
         options = {schema.option_name(k): v for k, v in asdict(decode).items() if k not in schema.SERVER_ONLY}
-        return {"translations": rows, "options": options, "layer": body.layer, "head": body.head}
+        # a JSONResponse: FastAPI would validate the dict against the response model again (the
+        # model documents the response in /docs; this code builds it)
+        return JSONResponse({"translations": rows, "options": options, "layer": body.layer, "head": body.head})
 
     # the body's model is built at run time from the model's config: FastAPI reads it from here
     translate.__annotations__["body"] = TranslateRequest
@@ -347,7 +354,7 @@ def create_app(model: Model, settings: Settings | None = None) -> FastAPI:
         out = await decoded(request, ("align", None, body.layer, body.head), list(zip(sources, targets)), costs)
         rows = [{"src": t.src, "hyp": t.hyp, "score": round(t.score, 6), "too_long": t.too_long,
                  **_matrices(model, t, body.threshold)} for t in out]
-        return {"alignments": rows, "layer": body.layer, "head": body.head}
+        return JSONResponse({"alignments": rows, "layer": body.layer, "head": body.head})
 
     @app.get("/v1/info")
     async def info():

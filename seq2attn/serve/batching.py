@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -92,14 +91,14 @@ class Batcher:
         self._groups: dict[Hashable, _Group] = {}
         self._unique = itertools.count()
         self._last_batch_requests = 1
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seq2attn-decode")
+        self._executor: ThreadPoolExecutor | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
-        self.worker_thread: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seq2attn-decode")
         self._wake = asyncio.Event()
         self._closing = False
         self._task = asyncio.get_running_loop().create_task(self._dispatch())
@@ -112,7 +111,9 @@ class Batcher:
         if self._task is not None:
             await self._task
             self._task = None
-        self._executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def call(self, fn: Callable[[], Any]) -> asyncio.Future:
         """Run ``fn`` on the worker thread (between batches), e.g. a model query."""
@@ -147,12 +148,15 @@ class Batcher:
         return await job.future
 
     # --- the dispatcher ---------------------------------------------------------------------
-    def _company_expected(self) -> bool:
-        return self.incoming > 0 or self._last_batch_requests > 1
+    def _company_expected(self, group: _Group, free_since: float) -> bool:
+        """Requests inside the server on their way to submit(); or, for a group that formed while
+        the worker was idle, a recent batch of several requests (clients send concurrently)."""
+        return self.incoming > 0 or (self._last_batch_requests > 1 and group.first >= free_since)
 
     async def _dispatch(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
+        free_since = time.monotonic()  # when the worker last became free
         while True:
             self._wake.clear()
             if not self._groups:
@@ -161,9 +165,12 @@ class Batcher:
                 await self._wake.wait()
                 continue
             key, group = min(self._groups.items(), key=lambda kv: kv[1].first)
-            wait = group.first + self.window - time.monotonic()
+            # the window runs from the later of the first request's arrival and the worker's freeing:
+            # requests that queued behind a batch waited for the worker, not for company
+            wait = max(group.first, free_since) + self.window - time.monotonic()
             full = group.cost >= self.max_cost
-            if wait > 0 and not full and not group.alone and not self._closing and self._company_expected():
+            if (wait > 0 and not full and not group.alone and not self._closing
+                    and self._company_expected(group, free_since)):
                 try:
                     await asyncio.wait_for(self._wake.wait(), wait)
                 except asyncio.TimeoutError:
@@ -178,6 +185,11 @@ class Batcher:
                 await self._execute(loop, key, jobs)
             finally:
                 self.busy = False
+            free_since = time.monotonic()
+            # the decoding thread held the GIL for most of the batch: let the loop read the requests
+            # that arrived meanwhile (read, parse, validate: a few turns) before the next batch is cut
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     def _take(self, key: Hashable, group: _Group) -> list[_Job]:
         """The oldest jobs of ``group`` up to ``max_cost`` (at least one), cancelled ones dropped."""

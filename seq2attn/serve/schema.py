@@ -18,9 +18,12 @@ from seq2attn.config import Config, DecodeConfig
 SERVER_ONLY = ("batch_tokens",)
 
 
+_PUBLIC = {f: name for name, f in DecodeConfig.public_names().items()}
+
+
 def option_name(field_name: str) -> str:
     """The public name of a DecodeConfig field: ``Model.translate``'s keyword and the request field."""
-    return {f: name for name, f in DecodeConfig.public_names().items()}.get(field_name, field_name)
+    return _PUBLIC.get(field_name, field_name)
 
 
 def field_of_message(message: str) -> str | None:
