@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     threads = args.threads or len(server_cpus)
     args.threads = threads
     os.sched_setaffinity(0, client_cpus)
+    load_before = os.getloadavg()  # figures from a busy machine are not worth publishing: record it
     offline = run_offline(args, server_cpus)
     rows, rss = measure(args, lines, server_cpus)
     from benchmarks.common import machine_info
@@ -360,7 +361,8 @@ def main(argv: list[str] | None = None) -> None:
               "source": str(args.src) if args.src else "multi30k test_2016_flickr",
               "machine": machine_info(threads), "client_cpus": sorted(client_cpus), "server_cpus": sorted(server_cpus),
               "window_ms": args.window_ms, "client": args.client, "offline": offline, "levels": rows, "server_rss": rss,
-              "targets": judge(rows, offline, rss), "quick": args.quick}
+              "targets": judge(rows, offline, rss), "quick": args.quick,
+              "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)}}
     out = args.out or RESULTS / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-serve.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

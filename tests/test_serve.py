@@ -452,3 +452,19 @@ def test_serve_command_errors(tiny_model, tmp_path):
         p = subprocess.run([sys.executable, "-m", "seq2attn", "serve", "-m", str(tiny_model), "--port", str(port),
                             "--device", "cpu"], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert p.returncode == 1 and "could not listen" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_load_benchmark_smoke(tiny_model, tmp_path):
+    """benchmarks.serve at tiny sizes: every level answered, the report judged, the server stopped."""
+    src = tmp_path / "src.txt"
+    src.write_text("".join(s + "\n" for s in SOURCES if s))
+    out = tmp_path / "serve.json"
+    p = subprocess.run([sys.executable, "-m", "benchmarks.serve", "--model", str(tiny_model), "--src", str(src),
+                        "--concurrency", "1,4", "--beams", "1", "--single", "3", "--quick", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    assert p.returncode == 0, p.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [(r["concurrency"], r["requests"], r["errors"]) for r in report["levels"]] == [(1, 4, 0), (4, 4, 0)]
+    assert report["offline"]["1"]["sentences"] == 4 and report["server_rss"]["sigterm_exit_code"] == 0
+    assert report["server_rss"]["peak_mib"] > 0 and set(report["targets"]) >= {"errors", "beam1_c1_latency_ratio"}
+    assert "| 1 | 4 |" in p.stdout
