@@ -9,12 +9,14 @@ right before its own batch).
 When does a group of requests go?
 
 - at once when it holds ``max_cost`` source tokens (``decode.batch_tokens``);
-- at once when nothing suggests company is coming: the worker is idle, no other request is inside
-  the server on its way to the batcher, and the last batch held a single request (a client that
-  sends one request at a time never waits for company);
-- otherwise when the oldest request in it has waited ``window`` seconds: no request waits longer
-  than the window for company. While the worker is busy, requests queue and the next batch takes
-  every request of the oldest group (up to ``max_cost``), however long they have waited.
+- at once when nothing suggests company is coming: no other request is inside the server on its
+  way to the batcher, and either the group queued behind a batch or the last batch held a single
+  request (a client that sends one request at a time never waits for company);
+- otherwise after ``window`` seconds, counted from the later of its first request's arrival and
+  the moment the worker became free: no request waits longer than the window for company
+  (requests that queued behind a batch waited for the worker, not for company). While the worker
+  is busy, requests queue and the next batch takes every request of the oldest group (up to
+  ``max_cost``), however long they have waited.
 
 Groups are keyed by everything that must be equal within one call (decoding options, layer,
 head, translate or align); a key that must not be shared (sampling, whose draws depend on the
