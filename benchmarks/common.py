@@ -159,9 +159,10 @@ def steady_rate(rates: list[float], *, skip: int) -> float | None:
 
 
 # --- matmul peak -------------------------------------------------------------------------------
-def matmul_peak(*, threads: int, n: int = 1024, repeats: int = 10) -> dict[str, float]:
-    """GFLOP/s of an n x n x n matmul (best of ``repeats``) in fp32 and bf16 with ``threads`` torch
-    threads: the roofline that training throughput is reported against. Runs in this process
+def matmul_peak(*, threads: int, n: int = 1024, repeats: int = 10,
+                dtypes: tuple[str, ...] = ("fp32", "bf16")) -> dict[str, float]:
+    """GFLOP/s of an n x n x n matmul (best of ``repeats``) in each of ``dtypes`` with ``threads``
+    torch threads: the roofline that training throughput is reported against. Runs in this process
     (which measures nothing else) to save a start-up; restores the thread count afterwards."""
     import torch
 
@@ -169,7 +170,8 @@ def matmul_peak(*, threads: int, n: int = 1024, repeats: int = 10) -> dict[str, 
     torch.set_num_threads(threads)
     out = {}
     try:
-        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        for name in dtypes:
+            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
             a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
             for _ in range(2):  # warm-up: thread pool, packing buffers
                 a @ b

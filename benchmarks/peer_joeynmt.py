@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 
 from .common import Child, run_child, thread_env
+from .unbucketed import token_batch_bounds
 
 JOEYNMT_VERSION = "2.3.0"
 TORCH_PIN = "torch==2.13.0"
@@ -160,15 +161,16 @@ def token_batch_targets(src: np.ndarray, trg: np.ndarray, batch_size: int, *, se
     shuffled epoch: a batch grows until (its longest ``max(src, trg) + 1``) x sentences reaches
     ``batch_size``, with no bucketing, so it is padded to the longest of random sentences."""
     s, t = kept_pairs(src, trg, max_length)
-    totals, tokens, longest, rows = [], 0, 0, 0
-    for i in np.random.default_rng(seed).permutation(len(s)):
-        longest, rows, tokens = max(longest, int(max(s[i], t[i])) + 1), rows + 1, tokens + int(t[i]) + 1
-        if longest * rows >= batch_size:
-            totals.append(tokens)
-            tokens, longest, rows = 0, 0, 0
-    if rows:
-        totals.append(tokens)
-    return float(np.mean(totals))
+    order = np.random.default_rng(seed).permutation(len(s))
+    bounds = token_batch_bounds(np.maximum(s, t)[order] + 1, batch_size)
+    tokens = np.concatenate([[0], np.cumsum(t[order] + 1)])  # real target tokens, EOS included
+    return float(np.mean(np.diff(tokens[bounds])))
+
+
+def target_pieces_per_sentence(src: np.ndarray, trg: np.ndarray, *, max_length: int = 100) -> float:
+    """Mean target tokens (EOS included) of the pairs JoeyNMT trains on: its tokens/s over this is
+    its training sentences/s, a unit that does not depend on the tokenizer."""
+    return float(np.mean(kept_pairs(src, trg, max_length)[1] + 1))
 
 
 # --- configs -----------------------------------------------------------------------------------
@@ -321,11 +323,14 @@ def generation_seconds(log: Path) -> float | None:
     return float(found[-1]) if found else None
 
 
-def decoding_checkpoint(model_dir: Path) -> Path:
-    """The weights JoeyNMT decodes with: its best by dev BLEU (``best.ckpt``), as seq2attn decodes
-    its best (or averaged) weights; the latest when no validation ran."""
+def decoding_checkpoint(model_dir: Path, *, weights: str) -> Path:
+    """The weights JoeyNMT decodes with (``--decode-weights``): ``last``, its weights at the end of
+    the budget (``latest.ckpt``, saved on SIGINT), as seq2attn decodes its ``last``; ``best``, its
+    best by dev BLEU (``best.ckpt``, the latest when no validation ran)."""
+    if weights not in ("last", "best"):
+        raise ValueError(f"decode weights {weights!r}: choose last or best")
     best = model_dir / "best.ckpt"
-    return best if best.exists() else latest_checkpoint(model_dir)
+    return best if weights == "best" and best.exists() else latest_checkpoint(model_dir)
 
 
 def latest_checkpoint(model_dir: Path) -> Path:

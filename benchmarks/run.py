@@ -26,12 +26,15 @@ from . import peer_joeynmt as joey
 from . import seq2attn_side as s2a
 from .sides import (
     Setup,
+    add_equal_padding_repeat,
     add_throughput_repeat,
     combine_repeats,
     decode_joey,
     decode_once_joey,
     decode_once_seq2attn,
     decode_seq2attn,
+    equal_padding_budget,
+    equal_padding_seq2attn,
     searches,
     startup_joey,
     startup_seq2attn,
@@ -102,9 +105,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--beam", type=int, default=5, help="beam size of the beam rows")
     p.add_argument("--repeats", type=int, default=3, metavar="R",
                    help="throughput and decoding measured R times per side, interleaved; median (default: %(default)s)")
-    p.add_argument("--max-output-length", type=int, default=100, metavar="N",
-                   help="decoding on both sides: at most N output tokens per sentence (seq2attn --max-len-a 0 "
-                   "--max-len-b N, JoeyNMT max_output_length N); 0: each toolkit's own rule (default: %(default)s)")
+    p.add_argument("--max-output-length", type=int, default=0, metavar="N",
+                   help="the headline decoding on both sides: at most N output tokens per sentence (seq2attn "
+                   "--max-len-a 0 --max-len-b N, JoeyNMT max_output_length N); 0: each toolkit's own length rule "
+                   "(default: %(default)s)")
+    p.add_argument("--shared-cap", type=int, default=100, metavar="N",
+                   help="a secondary decoding, once per search and side, with both toolkits capped at N output "
+                   "tokens (when the headline is the own rule); 0: none (default: %(default)s)")
+    p.add_argument("--decode-weights", choices=("last", "best"), default="last",
+                   help="the weights both toolkits decode: last (at the end of the budget: seq2attn's last "
+                   "checkpoint, JoeyNMT's latest.ckpt saved on SIGINT) or best (each one's best by dev BLEU; "
+                   "seq2attn validates once more after its budget, JoeyNMT does not) (default: %(default)s)")
+    p.add_argument("--equal-padding", choices=("on", "off"), default="on",
+                   help="also measure seq2attn's training throughput on batches of JoeyNMT's composition "
+                   "(random order, no bucketing) at JoeyNMT's padded budget, R times, interleaved: the "
+                   "'equal padding' ratio beside the 'as shipped' one (default: %(default)s)")
     p.add_argument("--malloc", choices=("kept", "system"), default="kept",
                    help="allocator of both toolkits' training: kept (glibc keeps freed memory: seq2attn's mallopt, "
                    "JoeyNMT's MALLOC_MMAP_MAX_/MALLOC_TRIM_THRESHOLD_) or system (glibc defaults for both)")
@@ -204,6 +219,13 @@ def main(argv: list[str] | None = None) -> int:
 # greedy search of an unfinished Transformer took 5 minutes a run).
 FULL_RUN_MINUTES = {"rnn": ((4, 5), (8, 14)), "rnn-luong": ((4, 5), (8, 14)),
                     "transformer": ((3, 4), (24, 20))}
+# --shared-cap, per side: one greedy and one beam-5 decoding at the 100-token cap, the wall_s of
+# the 2026-12-01 JSONs' first decoding runs (20261201-012938-full-rnn, 20261201-041839-full-transformer)
+SHARED_CAP_MINUTES = {"rnn": (0.4, 1.3), "rnn-luong": (0.4, 1.3), "transformer": (0.5, 7.7)}
+# --equal-padding, per repeat (seq2attn only): not measured yet. An estimate: the 170 window steps at
+# the 2026-12-01 step times (3,738 real target tokens at 2,168 tok/s RNN, 1,694 Transformer) times
+# the padded tokens per step (JoeyNMT's 9,472 against 4,096), plus a start-up
+EQUAL_PADDING_MINUTES = {"rnn": 12, "rnn-luong": 12, "transformer": 15}
 
 
 def expected_minutes(args: argparse.Namespace, mode: Mode, models: list[str]) -> float:
@@ -211,10 +233,14 @@ def expected_minutes(args: argparse.Namespace, mode: Mode, models: list[str]) ->
     def side(model: str, which: int) -> float:
         if args.decode_only:
             return 5
+        equal_padding = which == 0 and args.equal_padding == "on"
+        capped = not args.max_output_length and args.shared_cap > 0
         if args.quick:
-            return mode.budget_min + 2 + (args.repeats - 1) * (1 + which)
+            return mode.budget_min + 2 + (args.repeats - 1) * (1 + which) + equal_padding * args.repeats
         fixed, per_repeat = FULL_RUN_MINUTES.get(model, FULL_RUN_MINUTES["transformer"])[which]
-        return mode.budget_min + fixed + (args.repeats - 1) * per_repeat
+        return (mode.budget_min + fixed + (args.repeats - 1) * per_repeat
+                + capped * SHARED_CAP_MINUTES.get(model, SHARED_CAP_MINUTES["transformer"])[which]
+                + equal_padding * args.repeats * EQUAL_PADDING_MINUTES.get(model, 15))
 
     ours = 0 if args.peer_only else sum(side(m, 0) for m in models)
     peer = 0 if args.no_peer else sum(side(m, 1) for m in {PEER[m]: m for m in models}.values())
@@ -270,38 +296,63 @@ def results_header(args: argparse.Namespace, mode: Mode, label: str, argv: list[
     """The machine, the matmul peak (measured now), the command and every setting."""
     settings = {**vars(mode), **{k: getattr(args, k) for k in (
         "vocab_size", "batch_tokens", "joey_batch_tokens", "threads", "decode_batch_tokens", "beam", "max_steps", "train_limit",
-        "dev_limit", "seq2attn_set", "no_peer", "peer_only", "bf16", "malloc", "joey_normalization", "max_output_length", "repeats")}}
+        "dev_limit", "seq2attn_set", "no_peer", "peer_only", "bf16", "malloc", "joey_normalization", "max_output_length",
+        "shared_cap", "decode_weights", "equal_padding", "repeats")}}
     return {"machine": common.machine_info(args.threads),
             "matmul_peak_gflops": common.matmul_peak(threads=args.threads),
             "matmul_peak_method": f"best of 10 runs of a 1024 x 1024 @ 1024 x 1024 matmul, {args.threads} threads, "
-                                  "in this process at the start of the run",
+                                  "in this process at the start of the run; fp32 again before each throughput "
+                                  "repeat (matmul_peak_fp32_runs)",
             "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
             "mode": label, "settings": settings, "models": {}}
+
+
+def repeat_peak(setup: Setup) -> float | None:
+    """The fp32 matmul peak now, measured before each throughput repeat (the machine drifts)."""
+    return common.matmul_peak(threads=setup.args.threads, dtypes=("fp32",)).get("fp32")
 
 
 def bench_model(model: str, setup: Setup, py: Path | None) -> dict:
     """Both sides of one model; a side that fails is recorded with its error, the run goes on.
 
-    Order, so that a drifting machine hits both sides alike: the two budget runs (each one's
-    throughput window is repeat 1), then repeats 2..R of the throughput window alone, alternating
-    seq2attn, JoeyNMT, seq2attn, ...; then decoding, each search alternating the same way R
-    times. A JoeyNMT run shared with an earlier row (``same_run_as``) is not repeated."""
-    repeats = setup.args.repeats
-    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: _ours(model, setup, decode=False))}
+    Order, so that a drifting machine hits both sides alike: the fp32 matmul peak, the two budget
+    runs (each one's throughput window is repeat 1), seq2attn's "equal padding" run 1; then for
+    each repeat 2..R the peak again, seq2attn's window alone, JoeyNMT's, seq2attn's equal-padding
+    window; then decoding, each search alternating the sides the same way. Repeat r of one side
+    pairs with repeat r of the other (report.paired). A JoeyNMT run shared with an earlier row
+    (``same_run_as``) is not repeated."""
+    repeats, args = setup.args.repeats, setup.args
+    peak = repeat_peak(setup)
+    entry: dict = {"seq2attn": _side(model, "seq2attn", lambda: _ours(model, setup, decode=False, peak=peak))}
     ours = entry["seq2attn"]
     peer_fresh = py is not None and f"peer:{PEER[model]}" not in setup.cache
     if py is not None:
         entry["joeynmt"] = _peer_once(model, setup, lambda: _peer(PEER[model], setup, py, decode=False))
     peer = entry.get("joeynmt", {}) if peer_fresh else {}
     ok = lambda side: bool(side) and "error" not in side and "unavailable" not in side
+    padded = None
+    if ok(ours) and args.equal_padding == "on":
+        padded = _try(equal_padding_budget, setup, py)
+        if padded is None:
+            ours["train_equal_padding"] = {"unavailable": "needs JoeyNMT's padded budget: run JoeyNMT, or give "
+                                                          "--joey-batch-tokens same or a number"}
+
+    def equal_padding(r: int) -> None:
+        if padded is not None:
+            say(f"[{model}] seq2attn: equal-padding throughput {r} of {repeats} (batches of {padded} padded tokens) ...")
+            add_equal_padding_repeat(ours, _try(equal_padding_seq2attn, model, setup, r, padded), padded)
+
+    equal_padding(1)
     for r in range(2, repeats + 1):
+        peak = repeat_peak(setup)
         if ok(ours):
             say(f"[{model}] seq2attn: throughput repeat {r} of {repeats} ...")
-            add_throughput_repeat(ours, _try(throughput_seq2attn, model, setup, r), setup.peak.get("fp32"))
+            add_throughput_repeat(ours, _try(throughput_seq2attn, model, setup, r), peak)
         if ok(peer):
             say(f"[{model}] JoeyNMT: throughput repeat {r} of {repeats} ...")
             add_throughput_repeat(peer, _try(throughput_joey, PEER[model], setup, py, r), None)
-    _decode_interleaved(model, setup, py, ours if ok(ours) else None, peer if ok(peer) else None, repeats)
+        equal_padding(r)
+    _decode_interleaved(model, setup, py, ours if ok(ours) else None, peer if ok(peer) else None)
     return report.judge(model, entry)
 
 
@@ -331,13 +382,13 @@ def _not_ours(model: str, setup: Setup) -> str | None:
     return "not run (--peer-only)" if setup.args.peer_only else s2a.unavailable(model)
 
 
-def _ours(model: str, setup: Setup, *, decode: bool = True) -> dict:
+def _ours(model: str, setup: Setup, *, decode: bool = True, peak: float | None = None) -> dict:
     why = _not_ours(model, setup)
     if why:
         say(f"[{model}] seq2attn: {why}")
         return {"unavailable": why}
     say(f"[{model}] seq2attn: training ...")
-    ours = train_seq2attn(model, setup)
+    ours = train_seq2attn(model, setup, peak)
     if decode:
         say(f"[{model}] seq2attn: decoding ...")
         ours["decode"] = decode_seq2attn(model, setup)
@@ -362,16 +413,16 @@ def _try(measure, *args):
         return None
 
 
-def _decode_interleaved(model: str, setup: Setup, py: Path | None, ours: dict | None, peer: dict | None,
-                        repeats: int) -> None:
-    """Each search R times, alternating the sides; figures are the medians (``combine_repeats``)."""
+def _decode_interleaved(model: str, setup: Setup, py: Path | None, ours: dict | None, peer: dict | None) -> None:
+    """Each search its repeats' times, alternating the sides; figures are the medians
+    (``combine_repeats``)."""
     sides = []
     if ours is not None:
         sides.append(("seq2attn", ours, lambda: startup_seq2attn(model, setup),
-                      lambda name, beam, start, r: decode_once_seq2attn(model, setup, name, beam, start, r)))
+                      lambda search, start, r: decode_once_seq2attn(model, setup, search, start, r)))
     if peer is not None:
         sides.append(("JoeyNMT", peer, lambda: startup_joey(PEER[model], setup, py),
-                      lambda name, beam, start, r: decode_once_joey(PEER[model], setup, py, name, beam, start, r)))
+                      lambda search, start, r: decode_once_joey(PEER[model], setup, py, search, start, r)))
     starts = {}
     for label, figures, startup, _ in sides:
         try:
@@ -379,17 +430,17 @@ def _decode_interleaved(model: str, setup: Setup, py: Path | None, ours: dict | 
         except (RuntimeError, OSError, ValueError) as e:
             say(f"[{model}] {label}: decoding FAILED: {e}")
             figures["decode"] = {"error": str(e)}
-    for name, beam in searches(setup):
+    for search in searches(setup):
         runs: dict[str, list[dict]] = {label: [] for label, *_ in sides}
-        for r in range(1, repeats + 1):
+        for r in range(1, search.repeats + 1):
             for label, _, _, once in sides:
                 if label in starts:
-                    say(f"[{model}] {label}: decoding {name}, run {r} of {repeats} ...")
-                    result = _try(once, name, beam, starts[label], r)
+                    say(f"[{model}] {label}: decoding {search.name}, run {r} of {search.repeats} ...")
+                    result = _try(once, search, starts[label], r)
                     runs[label].append(result if result is not None else {"error": "failed"})
         for label, figures, _, _ in sides:
             if label in starts:
-                figures.setdefault("decode", {})[name] = combine_repeats(runs[label])
+                figures.setdefault("decode", {})[search.name] = combine_repeats(runs[label])
 
 
 def write_results(path: Path, results: dict) -> None:

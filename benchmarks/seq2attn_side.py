@@ -18,6 +18,7 @@ from .common import Child, run_child, thread_env
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 S2A = [sys.executable, "-m", "seq2attn"]
+UNBUCKETED = Path(__file__).resolve().parent / "unbucketed.py"
 
 
 def config_path(model: str) -> Path:
@@ -62,11 +63,12 @@ class TrainPlan:
     tgt: str
     threads: int
     sets: list[str]  # limits and overrides, e.g. ["train.max_minutes=20"]
+    unbucketed: bool = False  # JoeyNMT 2.3.0's batch composition instead of seq2attn's buckets (unbucketed.py)
 
 
 def train(plan: TrainPlan, *, log: Path, extra_env: dict[str, str] | None = None) -> Child:
     d = plan.data
-    cmd = [*S2A, "train", "--out", str(plan.out), "-c", str(config_path(plan.model)), "--device", "cpu",
+    cmd = [*([sys.executable, str(UNBUCKETED)] if plan.unbucketed else S2A), "train", "--out", str(plan.out), "-c", str(config_path(plan.model)), "--device", "cpu",
            "--train", f"{d['train']}.{plan.src}", f"{d['train']}.{plan.tgt}",
            "--dev", f"{d['dev']}.{plan.src}", f"{d['dev']}.{plan.tgt}",
            "--set", f"train.threads={plan.threads}"]
@@ -76,12 +78,15 @@ def train(plan: TrainPlan, *, log: Path, extra_env: dict[str, str] | None = None
 
 
 def translate(model_dir: Path, src: Path, hyp: Path, *, beam: int, batch_tokens: int, threads: int,
-              log: Path, max_output_length: int | None = None) -> Child | None:
+              log: Path, max_output_length: int | None = None, weights: str | None = None) -> Child | None:
     """Decode ``src`` into ``hyp``; None when beam search > 1 is not in this build.
     ``max_output_length``: at most that many output tokens for every sentence (a = 0, b = N),
-    instead of the model's a x source length + b."""
+    instead of the model's a x source length + b. ``weights``: best, last or averaged (None:
+    translate's own choice, the better of best and averaged by dev BLEU)."""
     cmd = [*S2A, "translate", "-m", str(model_dir), "-i", str(src), "-o", str(hyp), "--device", "cpu",
            "--batch-tokens", str(batch_tokens)]
+    if weights is not None:
+        cmd += ["--weights", weights]
     if max_output_length is not None:
         cmd += ["--max-len-a", "0", "--max-len-b", str(max_output_length)]
     if beam > 1:
@@ -137,6 +142,15 @@ def dev_bleu_at(rows: list[dict], step: int) -> float | None:
     return None
 
 
+def weights_step(model_dir: Path, which: str) -> int | None:
+    """The training step of the ``which`` weights (best, last) in the directory's manifest."""
+    try:
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        return int(manifest["weights"][which]["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def last_step(rows: list[dict]) -> int:
     return max((r["step"] for r in rows if "step" in r), default=0)
 
@@ -147,6 +161,7 @@ class ModelFacts:
     vocab: int
     model_cfg: dict
     lengths: tuple[float, float]  # mean source / target subword length of the sample, </s> included
+    target_pieces: float | None = None  # mean target tokens (</s> included) of every pair trained on
 
 
 def facts(model_dir: Path, sample_src: list[str], sample_tgt: list[str]) -> ModelFacts:
@@ -160,4 +175,18 @@ def facts(model_dir: Path, sample_src: list[str], sample_tgt: list[str]) -> Mode
     tgt = loaded.codec.encode(sample_tgt, side="tgt")
     mean = lambda ids: sum(len(x) + 1 for x in ids) / max(len(ids), 1)
     return ModelFacts(count_parameters(loaded.model), loaded.codec.vocab_size("tgt"),
-                      to_dict(loaded.cfg)["model"], (mean(src), mean(tgt)))
+                      to_dict(loaded.cfg)["model"], (mean(src), mean(tgt)),
+                      target_pieces(model_dir, max_length=loaded.cfg.data.max_length))
+
+
+def target_pieces(model_dir: Path, *, max_length: int) -> float | None:
+    """Mean target tokens (</s> included) of the training pairs the run kept, from its corpus store:
+    its tokens/s over this is its training sentences/s, a unit that does not depend on the
+    tokenizer. None when the run kept no store in its directory."""
+    from seq2attn.modeldir import store
+    from seq2attn.run.traindata import TrainData
+
+    path = model_dir / store.STORE_DIR
+    if not (path / store.MANIFEST).exists():
+        return None
+    return float(TrainData.from_store(store.open_store(path), max_length=max_length).tgt_tokens.mean())

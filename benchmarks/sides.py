@@ -13,6 +13,7 @@ from . import common, flops
 from . import peer_joeynmt as joey
 from . import seq2attn_side as s2a
 from .common import GIB, Child, check
+from .report import peak_fraction
 
 
 @dataclass
@@ -63,22 +64,66 @@ def no_validation_within(steps: int, log_every: int) -> int:
     return log_every * (steps // log_every + 1)
 
 
-def throughput_seq2attn(model: str, st: Setup, repeat: int) -> float | None:
-    """A repeat of the throughput figure alone: a run of just the measured window's steps, no
-    validation inside it (its own directory; the budget run is repeat 1)."""
+def _window_run(model: str, st: Setup, tag: str, extra: list[str], *, unbucketed: bool = False) -> tuple[list, Child]:
+    """seq2attn trained for just the measured window's steps, no validation inside (its own
+    directory): its metrics rows and its process."""
     steps = st.window[1]
-    out_dir = st.run_dir / f"seq2attn-{model}-throughput{repeat}"
+    out_dir = st.run_dir / f"seq2attn-{model}-{tag}"
     child = s2a.train(s2a.TrainPlan(model, out_dir, st.data, "de", "en", st.args.threads,
                                     [*_s2a_sets(st, validate_every=no_validation_within(steps, st.log_every)),
-                                     f"train.max_steps={steps}"]),
-                      log=st.run_dir / "logs" / f"seq2attn-{model}-throughput{repeat}.log",
+                                     f"train.max_steps={steps}", *extra], unbucketed=unbucketed),
+                      log=st.run_dir / "logs" / f"seq2attn-{model}-{tag}.log",
                       extra_env=common.malloc_env(st.args.malloc, side="seq2attn"))
-    check(child, f"seq2attn {model} throughput repeat {repeat}")
-    return common.steady_rate(s2a.train_rates(s2a.metrics(out_dir), first=st.window[0], last=st.window[1]), skip=0)
+    check(child, f"seq2attn {model} {tag}")
+    return s2a.metrics(out_dir), child
 
 
-def train_seq2attn(model: str, st: Setup) -> dict:
+def throughput_seq2attn(model: str, st: Setup, repeat: int) -> float | None:
+    """A repeat of the throughput figure alone (the budget run is repeat 1)."""
+    rows, _ = _window_run(model, st, f"throughput{repeat}", [])
+    return common.steady_rate(s2a.train_rates(rows, first=st.window[0], last=st.window[1]), skip=0)
+
+
+EQUAL_PADDING = "JoeyNMT 2.3.0's TokenBatchSampler: random order, no bucketing, at JoeyNMT's padded budget"
+
+
+def equal_padding_budget(st: Setup, py: Path | None) -> int | None:
+    """The padded budget of the "equal padding" runs: JoeyNMT's own (``joey_batch``); without
+    JoeyNMT only a given one (``--joey-batch-tokens same`` or N: ``match`` needs its tokenizer)."""
+    given = st.args.joey_batch_tokens
+    if py is not None:
+        return joey_batch(st, py)["batch_tokens"]
+    return st.args.batch_tokens if given == "same" else int(given) if given.isdigit() else None
+
+
+def equal_padding_seq2attn(model: str, st: Setup, repeat: int, batch_tokens: int) -> dict:
+    """seq2attn's step on batches of JoeyNMT's composition at JoeyNMT's padded budget
+    (``unbucketed.py``), the window's steps alone: what is left of the training ratio once both
+    toolkits pad alike."""
+    rows, child = _window_run(model, st, f"equalpad{repeat}", [f"train.batch_tokens={batch_tokens}"],
+                              unbucketed=True)
+    return {"tokens_per_s": common.steady_rate(s2a.train_rates(rows, first=st.window[0], last=st.window[1]), skip=0),
+            "target_tokens_per_step": s2a.target_tokens_per_step(rows), "peak_rss_gib": _gib(child)}
+
+
+def add_equal_padding_repeat(side: dict, fig: dict | None, batch_tokens: int) -> None:
+    """Fold one "equal padding" run into ``side["train_equal_padding"]``; a failed one (None) keeps
+    its place in the ``*_runs`` lists, so that repeat r still pairs with JoeyNMT's repeat r."""
+    import statistics
+
+    ep = side.setdefault("train_equal_padding", {"batch_tokens": batch_tokens, "composition": EQUAL_PADDING})
+    for key in ("tokens_per_s", "target_tokens_per_step", "peak_rss_gib"):
+        runs = ep.setdefault(f"{key}_runs", [])
+        runs.append(None if fig is None else fig.get(key))
+        values = [v for v in runs if v is not None]
+        ep[key] = (max(values) if key == "peak_rss_gib" else round(statistics.median(values), 1)) if values else None
+
+
+def train_seq2attn(model: str, st: Setup, peak: float | None = None) -> dict:
+    """The budget run (its window is throughput repeat 1; ``peak``: the fp32 matmul peak measured
+    just before it, else the run's), then the bf16 run."""
     a, mode = st.args, st.mode
+    peak = st.peak.get("fp32") if peak is None else peak
     common_sets = _s2a_sets(st, validate_every=mode.validate_every)
     budget = [f"train.max_minutes={mode.budget_min}"] + ([f"train.max_steps={a.max_steps}"] if a.max_steps else [])
     fp32_dir = st.run_dir / f"seq2attn-{model}"
@@ -93,10 +138,12 @@ def train_seq2attn(model: str, st: Setup) -> dict:
     tps = common.steady_rate(s2a.train_rates(rows, first=st.window[0], last=st.window[1]), skip=0)
     out = {"params": facts.params, "params_m": round(facts.params / 1e6, 2),
            "flops_per_target_token": round(fpt), "mean_lengths": [round(x, 2) for x in facts.lengths],
+           "target_pieces_per_sentence": None if facts.target_pieces is None else round(facts.target_pieces, 3),
            "train": {"tokens_per_s": tps, "tokens_per_s_runs": [tps], "flops_per_token": fpt,
-                     "peak_fraction": _fraction(tps, fpt, st.peak.get("fp32")),
+                     "matmul_peak_fp32_runs": [peak], "peak_fraction": _fraction(tps, fpt, peak),
                      "peak_rss_gib": _gib(fp32), "window_steps": list(st.window)},
            "budget": {"minutes": mode.budget_min, "steps": s2a.last_step(rows), "wall_s": round(fp32.wall_s, 1),
+                      "validate_every": mode.validate_every,
                       "batch": {"batch_tokens": a.batch_tokens, "rule": "--batch-tokens"},
                       "target_tokens_per_step": s2a.target_tokens_per_step(rows),
                       **_validations(s2a.validation_seconds(rows))}}
@@ -121,39 +168,62 @@ def _bf16_run(model: str, st: Setup, sets: list[str], fpt: float, fp32_rows: lis
             "fp32_dev_bleu": s2a.dev_bleu_at(fp32_rows, steps)}
 
 
-def searches(st: Setup) -> list[tuple[str, int]]:
-    return [("greedy", 1), (f"beam{st.args.beam}", st.args.beam)]
+@dataclass(frozen=True)
+class Search:
+    name: str  # its key under "decode": greedy, beam5; greedy_cap100, beam5_cap100 (secondary)
+    beam: int
+    cap: int | None  # at most this many output tokens on both sides; None: each toolkit's own rule
+    repeats: int
 
 
-def _s2a_decode_kw(st: Setup) -> dict:
+def searches(st: Setup) -> list[Search]:
+    """The headline searches under --max-output-length (0, the default: each toolkit's own length
+    rule), R times each; then, when that is the own rule and --shared-cap N is given, the same
+    searches with both toolkits capped at N output tokens, once each (a secondary figure)."""
+    a = st.args
+    own = a.max_output_length or None
+    out = [Search("greedy", 1, own, a.repeats), Search(f"beam{a.beam}", a.beam, own, a.repeats)]
+    if own is None and getattr(a, "shared_cap", 0):
+        out += [Search(f"{s.name}_cap{a.shared_cap}", s.beam, a.shared_cap, 1) for s in out]
+    return out
+
+
+def length_rule(cap: int | None) -> str:
+    return "own" if cap is None else f"cap {cap}"
+
+
+def _s2a_decode_kw(st: Setup, cap: int | None) -> dict:
     return {"batch_tokens": st.args.decode_batch_tokens, "threads": st.args.threads,
-            "max_output_length": st.args.max_output_length or None}
+            "max_output_length": cap, "weights": st.args.decode_weights}
 
 
 def startup_seq2attn(model: str, st: Setup) -> Child:
     """The same decoding command on one sentence: its start-up time, subtracted from each run."""
     start = s2a.translate(st.run_dir / f"seq2attn-{model}", st.one.with_suffix(".de"),
                           st.run_dir / f"seq2attn-{model}.one.hyp", beam=1,
-                          log=st.run_dir / "logs" / f"seq2attn-{model}-startup.log", **_s2a_decode_kw(st))
+                          log=st.run_dir / "logs" / f"seq2attn-{model}-startup.log", **_s2a_decode_kw(st, None))
     check(start, f"seq2attn {model} decoding")
     return start
 
 
-def decode_once_seq2attn(model: str, st: Setup, name: str, beam: int, start: Child, repeat: int = 1) -> dict:
-    tag = name if repeat == 1 else f"{name}.r{repeat}"
+def decode_once_seq2attn(model: str, st: Setup, search: Search, start: Child, repeat: int = 1) -> dict:
+    tag = search.name if repeat == 1 else f"{search.name}.r{repeat}"
     hyp = st.run_dir / f"seq2attn-{model}.test.{tag}.hyp"
-    child = s2a.translate(st.run_dir / f"seq2attn-{model}", Path(f"{st.data['test']}.de"), hyp, beam=beam,
-                          log=st.run_dir / "logs" / f"seq2attn-{model}-{tag}.log", **_s2a_decode_kw(st))
+    child = s2a.translate(st.run_dir / f"seq2attn-{model}", Path(f"{st.data['test']}.de"), hyp, beam=search.beam,
+                          log=st.run_dir / "logs" / f"seq2attn-{model}-{tag}.log", **_s2a_decode_kw(st, search.cap))
     if child is None:
         return {"unavailable": "not available in this build (no --beam option in seq2attn translate)"}
-    check(child, f"seq2attn {model} {name} decoding")
-    return decode_figures(child, start, hyp, Path(f"{st.data['test']}.en"))
+    check(child, f"seq2attn {model} {search.name} decoding")
+    weights = st.args.decode_weights
+    step = s2a.weights_step(st.run_dir / f"seq2attn-{model}", weights)
+    return {**decode_figures(child, start, hyp, Path(f"{st.data['test']}.en")), "length_rule": length_rule(search.cap),
+            "weights": weights if step is None else f"{weights} (step {step})"}
 
 
 def decode_seq2attn(model: str, st: Setup) -> dict:
     """Each search once (``--decode-only`` and single-repeat runs)."""
     start = startup_seq2attn(model, st)
-    return {name: decode_once_seq2attn(model, st, name, beam, start) for name, beam in searches(st)}
+    return {s.name: decode_once_seq2attn(model, st, s, start) for s in searches(st)}
 
 
 def combine_repeats(runs: list[dict]) -> dict:
@@ -162,33 +232,36 @@ def combine_repeats(runs: list[dict]) -> dict:
     are the same each time. Failed runs are left out (``failed_repeats`` counts them)."""
     import statistics
 
-    good = [r for r in runs if "error" not in r and "unavailable" not in r]
+    ok = lambda r: "error" not in r and "unavailable" not in r
+    good = [r for r in runs if ok(r)]
     if not good:
         return runs[0] if runs else {"error": "no run"}
-    failed, runs = len(runs) - len(good), good
-    out = dict(runs[0])
-    if failed:
-        out["failed_repeats"] = failed
-    for key in ("sent_per_s", "words_per_s"):
-        values = [r[key] for r in runs]
-        out[key], out[f"{key}_runs"] = round(statistics.median(values), 2), values
-    out["peak_rss_gib"] = max(r["peak_rss_gib"] for r in runs)
-    out["repeats"] = len(runs)
+    out = dict(good[0])
+    if len(good) < len(runs):
+        out["failed_repeats"] = len(runs) - len(good)
+    for key in ("sent_per_s", "words_per_s"):  # a failed run keeps its place (None): repeat r pairs with r
+        out[key] = round(statistics.median(r[key] for r in good), 2)
+        out[f"{key}_runs"] = [r[key] if ok(r) else None for r in runs]
+    out["peak_rss_gib"] = max(r["peak_rss_gib"] for r in good)
+    out["repeats"] = len(good)
     return out
 
 
 def add_throughput_repeat(side: dict, tps: float | None, peak: float | None) -> None:
-    """Fold one more throughput run into a side's ``train`` figures (median of the runs)."""
+    """Fold one more throughput run into a side's ``train`` figures (median of the runs); a failed
+    run (None) keeps its place, so that repeat r still pairs with the other side's repeat r.
+    ``peak``: the fp32 matmul peak measured just before this repeat (seq2attn's side)."""
     import statistics
 
     train = side.get("train")
-    if not isinstance(train, dict) or tps is None:
+    if not isinstance(train, dict):
         return
     train.setdefault("tokens_per_s_runs", [train.get("tokens_per_s")]).append(tps)
     values = [v for v in train["tokens_per_s_runs"] if v is not None]
-    train["tokens_per_s"] = round(statistics.median(values), 1)
+    train["tokens_per_s"] = round(statistics.median(values), 1) if values else None
     if "flops_per_token" in train:
-        train["peak_fraction"] = _fraction(train["tokens_per_s"], train["flops_per_token"], peak)
+        train.setdefault("matmul_peak_fp32_runs", []).append(peak)
+        train["peak_fraction"] = peak_fraction(train)
 
 
 def decode_figures(child: Child, startup: Child, hyp: Path, ref: Path) -> dict:
@@ -230,7 +303,7 @@ def joey_batch(st: Setup, py: Path) -> dict:
     if given != "match":
         out = {"batch_tokens": ours if given == "same" else int(given), "rule": given}
     else:
-        src, tgt = joey.token_lengths(py, _spm(st, py)[0], [Path(f"{st.data['train']}.{lang}") for lang in ("de", "en")])
+        src, tgt = joey_lengths(st, py)
         want = seq2attn_batch_targets(src, tgt, ours)
         lo, hi = ours // 64, 8 * ours // 64  # in steps of 64 tokens
         while lo < hi:  # the smallest budget whose batches reach ``want`` real target tokens
@@ -245,6 +318,14 @@ def joey_batch(st: Setup, py: Path) -> dict:
     return out
 
 
+def joey_lengths(st: Setup, py: Path) -> list[np.ndarray]:
+    """Source and target lengths of the training pairs in JoeyNMT's sentencepiece pieces."""
+    if "joey_lengths" not in st.cache:
+        files = [Path(f"{st.data['train']}.{lang}") for lang in ("de", "en")]
+        st.cache["joey_lengths"] = joey.token_lengths(py, _spm(st, py)[0], files)
+    return st.cache["joey_lengths"]
+
+
 def seq2attn_batch_targets(src: np.ndarray, tgt: np.ndarray, batch_tokens: int, *, max_length: int = 100) -> float:
     """Mean real target tokens per batch of seq2attn's bucketed plan (``data.plan_epoch``)."""
     from seq2attn.nn.batches import plan_epoch
@@ -255,13 +336,13 @@ def seq2attn_batch_targets(src: np.ndarray, tgt: np.ndarray, batch_tokens: int, 
     return float(np.mean([tokens[plan.batch(k)].sum() for k in range(len(plan))]))
 
 
-def _plan(model: str, st: Setup, py: Path) -> joey.JoeyPlan:
+def _plan(model: str, st: Setup, py: Path, cap: int | None = None) -> joey.JoeyPlan:
     spm_model, vocab = _spm(st, py)
     return joey.JoeyPlan(model, st.run_dir / f"joeynmt-{model}", dict(st.data), "de", "en", spm_model, vocab,
                          validate_every=st.mode.validate_every, max_steps=st.args.max_steps,
                          batch_tokens=joey_batch(st, py)["batch_tokens"], log_every=st.log_every,
                          normalization=st.args.joey_normalization,
-                         max_output_length=st.args.max_output_length or -1)
+                         max_output_length=cap or -1)
 
 
 def throughput_joey(model: str, st: Setup, py: Path, repeat: int) -> float | None:
@@ -289,9 +370,11 @@ def train_joey(model: str, st: Setup, py: Path) -> dict:
     params = joey.params(plan.model_dir)
     tps = common.steady_rate(joey.train_rates(plan.model_dir, first=st.window[0], last=st.window[1]), skip=0)
     return {"params": params, "params_m": None if params is None else round(params / 1e6, 2),
+            "target_pieces_per_sentence": round(joey.target_pieces_per_sentence(*joey_lengths(st, py)), 3),
             "train": {"tokens_per_s": tps, "tokens_per_s_runs": [tps], "peak_rss_gib": _gib(child),
                       "window_steps": list(st.window)},
             "budget": {"minutes": st.mode.budget_min, "steps": joey.last_step(plan.model_dir),
+                       "validate_every": st.mode.validate_every,
                        "wall_s": round(child.wall_s, 1), "batch": joey_batch(st, py),
                        "target_tokens_per_step": joey.target_tokens_per_step(plan.model_dir),
                        **_validations(joey.validation_seconds(plan.model_dir))}}
@@ -299,7 +382,7 @@ def train_joey(model: str, st: Setup, py: Path) -> dict:
 
 def startup_joey(model: str, st: Setup, py: Path) -> Child:
     plan = _plan(model, st, py)
-    ckpt = joey.decoding_checkpoint(plan.model_dir)
+    ckpt = joey.decoding_checkpoint(plan.model_dir, weights=st.args.decode_weights)
     one = joey.JoeyPlan(**{**vars(plan), "data": {**plan.data, "test": st.one}})
     start = joey.test(py, joey.write_config(one, st.run_dir / "configs" / f"joeynmt-{model}-one.yaml",
                                             splits=("test",), ckpt=ckpt),
@@ -309,20 +392,21 @@ def startup_joey(model: str, st: Setup, py: Path) -> Child:
     return start
 
 
-def decode_once_joey(model: str, st: Setup, py: Path, name: str, beam: int, start: Child, repeat: int = 1) -> dict:
-    plan = _plan(model, st, py)
-    tag = name if repeat == 1 else f"{name}.r{repeat}"
-    cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-{tag}.yaml", splits=("test",), beam=beam,
-                            ckpt=joey.decoding_checkpoint(plan.model_dir))
+def decode_once_joey(model: str, st: Setup, py: Path, search: Search, start: Child, repeat: int = 1) -> dict:
+    plan = _plan(model, st, py, search.cap)
+    tag = search.name if repeat == 1 else f"{search.name}.r{repeat}"
+    ckpt = joey.decoding_checkpoint(plan.model_dir, weights=st.args.decode_weights)
+    cfg = joey.write_config(plan, st.run_dir / "configs" / f"joeynmt-{model}-{tag}.yaml", splits=("test",),
+                            beam=search.beam, ckpt=ckpt)
     prefix = st.run_dir / f"joeynmt-{model}.{tag}"
     child = joey.test(py, cfg, prefix, threads=st.args.threads, log=st.run_dir / "logs" / f"joeynmt-{model}-{tag}.log")
-    check(child, f"JoeyNMT {model} {name} decoding")
+    check(child, f"JoeyNMT {model} {search.name} decoding")
     out = decode_figures(child, start, Path(f"{prefix}.test"), Path(f"{st.data['test']}.en"))
     out["generation_s"] = joey.generation_seconds(child.log)
-    return out
+    return {**out, "length_rule": length_rule(search.cap), "weights": f"{st.args.decode_weights} ({ckpt.resolve().name})"}
 
 
 def decode_joey(model: str, st: Setup, py: Path) -> dict:
     """Each search once (``--decode-only`` and single-repeat runs)."""
     start = startup_joey(model, st, py)
-    return {name: decode_once_joey(model, st, py, name, beam, start) for name, beam in searches(st)}
+    return {s.name: decode_once_joey(model, st, py, s, start) for s in searches(st)}

@@ -50,13 +50,18 @@ def test_real_target_tokens_per_step_and_validation_time_on_both_sides(tmp_path)
     assert seq2attn_side.target_tokens_per_step([{"kind": "train", "step": 10}]) is None
 
 
-def test_joeynmt_decodes_its_best_checkpoint(tmp_path):
+def test_joeynmt_decodes_the_weights_the_rule_names(tmp_path):
+    """--decode-weights: last (the default) decodes the weights saved on SIGINT at the end of the
+    budget, as seq2attn decodes its last checkpoint; best its best by dev BLEU, if it validated."""
     (tmp_path / "400.ckpt").write_bytes(b"x")
     (tmp_path / "latest.ckpt").symlink_to("400.ckpt")
-    assert peer_joeynmt.decoding_checkpoint(tmp_path) == tmp_path / "latest.ckpt"  # no validation yet
+    assert peer_joeynmt.decoding_checkpoint(tmp_path, weights="best") == tmp_path / "latest.ckpt"  # no validation yet
     (tmp_path / "200.ckpt").write_bytes(b"x")
     (tmp_path / "best.ckpt").symlink_to("200.ckpt")
-    assert peer_joeynmt.decoding_checkpoint(tmp_path) == tmp_path / "best.ckpt"
+    assert peer_joeynmt.decoding_checkpoint(tmp_path, weights="best") == tmp_path / "best.ckpt"
+    assert peer_joeynmt.decoding_checkpoint(tmp_path, weights="last").resolve().name == "400.ckpt"
+    with pytest.raises(ValueError, match="choose last or best"):
+        peer_joeynmt.decoding_checkpoint(tmp_path, weights="averaged")
 
 
 def test_shims_patch_once_and_refuse_unknown_code(tmp_path):

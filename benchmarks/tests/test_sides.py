@@ -34,13 +34,14 @@ def test_repeats_are_combined_as_medians_and_shown_with_their_range():
     assert fig["words_per_s"] == 1000.0 and fig["peak_rss_gib"] == 0.6 and fig["repeats"] == 3
     assert combine_repeats([{"error": "x"}]) == {"error": "x"}
     one_failed = combine_repeats([{"error": "x"}, *runs[1:]])
-    assert one_failed["sent_per_s_runs"] == [90.0, 120.0] and one_failed["failed_repeats"] == 1
+    assert one_failed["sent_per_s_runs"] == [None, 90.0, 120.0] and one_failed["failed_repeats"] == 1  # r pairs with r
+    assert one_failed["sent_per_s"] == 105.0
     side = {"train": {"tokens_per_s": 2000.0, "tokens_per_s_runs": [2000.0], "flops_per_token": 5e7}}
     add_throughput_repeat(side, 2400.0, peak=100.0)
     add_throughput_repeat(side, 2100.0, peak=100.0)
-    add_throughput_repeat(side, None, peak=100.0)  # a failed repeat is left out
-    assert side["train"]["tokens_per_s"] == 2100.0 and side["train"]["tokens_per_s_runs"] == [2000.0, 2400.0, 2100.0]
-    assert side["train"]["peak_fraction"] == round(2100 * 5e7 / 100e9, 3)
+    add_throughput_repeat(side, None, peak=100.0)  # a failed repeat keeps its place, out of the median
+    assert side["train"]["tokens_per_s"] == 2100.0
+    assert side["train"]["tokens_per_s_runs"] == [2000.0, 2400.0, 2100.0, None]
     assert report._cell({"decode": {"greedy": fig}}, ("decode", "greedy", "sent_per_s")) == "100.0 (90.0-120.0)"
 
 
