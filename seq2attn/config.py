@@ -31,10 +31,10 @@ DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}
 @dataclass(frozen=True)
 class DataConfig:
     corpus: str | None = None  # a registry name (seq2attn corpora list), or None for files
-    src_lang: str | None = None
-    tgt_lang: str | None = None
+    src_lang: str | None = None  # source language of a multilingual corpus (--src-lang)
+    tgt_lang: str | None = None  # target language (--tgt-lang)
     train: tuple[str, str] | None = None  # (source file, target file)
-    dev: tuple[str, str] | None = None
+    dev: tuple[str, str] | None = None  # (source file, target file) for validation
     data_dir: str | None = None  # local copy of downloadable corpora; else $SEQ2ATTN_DATA
     max_length: int = 100  # training pairs longer than this (in tokens) are dropped and counted
     dev_size: int | None = None  # use only the first N dev pairs for validation (None: all)
@@ -43,59 +43,59 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    kind: Literal["bpe", "unigram", "wordlevel", "char"] = "bpe"
+    kind: Literal["bpe", "unigram", "wordlevel", "char"] = "bpe"  # subword algorithm, or words, or characters
     vocab_size: int = 8000  # upper bound; char and wordlevel stop at what the data has
     joint: bool = True  # one vocabulary for source and target
-    normalization: Literal["nfkc", "nfc", "nfd", "nfkd", "none"] = "nfkc"
-    lowercase: bool = False
-    min_frequency: int = 1
+    normalization: Literal["nfkc", "nfc", "nfd", "nfkd", "none"] = "nfkc"  # Unicode normalization of all text
+    lowercase: bool = False  # lowercase all text before tokenizing
+    min_frequency: int = 1  # pieces seen fewer times are left out of the vocabulary
     train_lines: int = 1_000_000  # pairs sampled (seeded) from the training data to learn the vocabulary
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backend: Literal["rnn", "transformer"] = "rnn"
-    decoder: Literal["bahdanau", "luong"] = "bahdanau"
+    backend: Literal["rnn", "transformer"] = "rnn"  # GRU encoder-decoder with attention, or Transformer
+    decoder: Literal["bahdanau", "luong"] = "bahdanau"  # rnn: how the decoder uses attention (the wiring)
     attention: str | None = None  # a name from seq2attn.nn.attention.ATTENTIONS; None: the wiring's default
     attention_size: int | None = None  # hidden size of additive/concat/multihead (None: dec size)
     heads: int = 4  # for the multihead scorer
-    emb_size: int = 256
+    emb_size: int = 256  # token embedding size
     hidden_size: int = 256  # encoder GRU units per direction
-    dec_hidden_size: int = 512
-    enc_layers: int = 1
-    dec_layers: int = 1
-    dropout: float = 0.2
+    dec_hidden_size: int = 512  # decoder GRU units
+    enc_layers: int = 1  # encoder layers
+    dec_layers: int = 1  # decoder layers
+    dropout: float = 0.2  # dropout probability, in [0, 1)
     input_feeding: bool = True  # Luong wiring only
     # transformer backend: emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
     ff_size: int = 1024  # position-wise feed-forward inner size
     activation: Literal["relu", "gelu"] = "relu"  # of the feed-forward
     norm: Literal["pre", "post"] = "pre"  # layer norm before each sub-layer (pre) or after the residual (post)
-    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"  # position encoding: fixed, or a learned table
     max_positions: int = 1024  # position table size; learned positions past it reuse the last one
     attention_dropout: float = 0.1  # on attention weights
     share_embeddings: bool | Literal["auto"] = "auto"  # one source/target embedding; auto: when tokenizer.joint
     align_layer: int | None = None  # decoder layer whose cross-attention is the alignment (None: the last)
     align_head: int | None = None  # head of that layer (None: the average over heads)
-    tie_embeddings: bool = False
+    tie_embeddings: bool = False  # decoder input embedding = output projection
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    lr: float = 1e-3
+    lr: float = 1e-3  # learning rate (the peak, with warm-up schedules)
     batch_tokens: int = 4096  # padded tokens per batch: (longest of max(src, tgt) + 1) x sentences, not real tokens
     accum_steps: int = 1  # batches per optimizer step (per rank under torchrun): gradients are summed
-    max_steps: int | None = None
-    max_epochs: int | None = None
+    max_steps: int | None = None  # stop after this many optimizer steps (None: no limit)
+    max_epochs: int | None = None  # stop after this many passes over the training data (None: no limit)
     max_minutes: float | None = None  # wall-clock budget
-    clip_norm: float | None = 1.0
+    clip_norm: float | None = 1.0  # clip the gradient norm to this (None: no clipping)
     weight_decay: float = 0.0  # decoupled (AdamW): w -= lr * weight_decay * w at every update
     adam_betas: tuple[float, float] = (0.9, 0.999)  # Transformers usually train better with (0.9, 0.98)
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # label-smoothed cross-entropy, in [0, 1)
     validate_every: int = 500  # steps
     patience: int | None = 8  # validations without dev BLEU gain before stopping; None: off
     lr_decay: float | None = 0.5  # on plateau of dev BLEU; None: constant learning rate
-    lr_patience: int = 3
-    min_lr: float = 1e-5
+    lr_patience: int = 3  # plateau: validations without dev BLEU gain before lr *= lr_decay
+    min_lr: float = 1e-5  # the learning rate never goes below this
     # noam: linear warm-up, then 1/sqrt(step); cosine: linear warm-up, then down to min_lr at max_steps;
     # budget: linear warm-up, then down to min_lr exactly when the budget (max_minutes of training
     # time, validations excluded, and/or max_steps) runs out (seq2attn/run/optim.py)
@@ -105,11 +105,11 @@ class TrainConfig:
     # budget with average_last N: the N kept checkpoints are spread evenly over this final fraction of
     # the budget (a snapshot at each of N-1 marks, without validation, and the final checkpoint)
     average_span: float = 0.3
-    seed: int = 1
+    seed: int = 1  # random seed (CPU runs repeat exactly)
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int | None = None  # CPU threads for torch; None: torch's default
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    log_every: int = 20
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16: autocast; fp16: CUDA only, with a loss scaler
+    log_every: int = 20  # steps between training-loss rows in metrics.jsonl
     attention_image: bool = True  # draw attention/step-N.png of the first dev pair at each validation
     curve: bool = True  # redraw curve.png (dev BLEU and loss against steps and minutes) at each validation
     tensorboard: bool = False  # also write the scalars and attention images to tensorboard/ (the tensorboard extra)

@@ -17,7 +17,7 @@ from seq2attn.cli import common as cli_common
 from seq2attn.cli import evaluate as cli_eval
 
 COMMANDS = ("train", "preprocess", "translate", "score", "evaluate", "align", "export", "average", "info",
-            "corpora list",
+            "config", "tune-alpha", "corpora list",
             "corpora prepare")
 
 

@@ -68,7 +68,7 @@ def test_jsonl_schema_with_nbest(tiny_model, dev_lines):
             s, t = map(int, link.split("-"))
             assert 0 <= s < len(r["src_tokens"]) and 0 <= t < len(r["hyp_tokens"])
         if r["src"]:
-            assert r["src_tokens"] == r["src"].split() and r["score"] < 0
+            assert r["src_tokens"] == [*r["src"].split(), "</s>"] and r["score"] < 0
 
 
 def test_lines_past_the_training_max_length_are_decoded_whole(tiny_model):
@@ -76,7 +76,7 @@ def test_lines_past_the_training_max_length_are_decoded_whole(tiny_model):
     long = " ".join("abcdefghij"[i % 10] for i in range(45))
     result = ok(run("-m", tiny_model, "--format", "jsonl", input=f"{long}\na b\n{long}\n"))
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(rows) == 3 and len(rows[0]["src_tokens"]) == 45  # every piece (the JSON leaves out the EOS)
+    assert len(rows) == 3 and len(rows[0]["src_tokens"]) == 45 + 1  # every piece, and the EOS
     assert result.stderr == ""
 
 

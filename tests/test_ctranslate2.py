@@ -69,8 +69,7 @@ def test_without_attention_and_per_sentence_limits(trained, dev_sources):
     with_att = theirs.translate(dev_sources, beam=5)
     without = theirs.translate(dev_sources, beam=5, attention=False)
     assert [x.hyp for x in without] == [x.hyp for x in with_att] and all(x.attention is None for x in without)
-    with pytest.raises(seq2attn.Seq2AttnError, match="no attention"):
-        _ = without[0].links
+    assert without[0].links is None
     with pytest.raises(seq2attn.Seq2AttnError, match="no attention"):
         theirs.word_alignment(without[0])
     # short limits (half the source + 1): one chunk holds sentences of several lengths, so the
@@ -150,8 +149,8 @@ def test_cli_export_translate_align_info(trained, tmp_path):
     result = runner.invoke(app, ["align", "-m", str(out), "a b c", "--target", "c b a", "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["tgt_tokens"] == ["c", "b", "a"]
     result = runner.invoke(app, ["info", "-m", str(out)])
-    assert result.exit_code == 0 and "int8 weights" in result.stderr
-    assert json.loads(result.stdout)["model"]["backend"] == "transformer"
+    assert result.exit_code == 0 and "int8 weights" in result.stdout.splitlines()[0]
+    assert yaml.safe_load(result.stdout)["model"]["backend"] == "transformer"
 
 
 @pytest.mark.parametrize("args, needle", [

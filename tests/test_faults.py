@@ -124,8 +124,8 @@ def test_two_runs_on_one_directory(tmp_path, files):
     assert [code for code, _, _ in results] == [0, 1], results
     errors = [line for line in results[1][2].splitlines() if line.startswith("seq2attn: error:")]
     assert len(errors) == 1 and ("another seq2attn train" in errors[0] or "already holds a model" in errors[0])
-    code, _, err = finish(seq2attn("info", "-m", out))
-    assert code == 0 and "step 10" in err
+    code, described, _ = finish(seq2attn("info", "-m", out))
+    assert code == 0 and "step 10" in described
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "train"] == list(range(1, 11))
 

@@ -38,6 +38,7 @@ from seq2attn.cli.common import (
     languages,
     read_input,
     stderr_console,
+    usage_error,
     warn_too_long,
     write_output,
 )
@@ -50,6 +51,7 @@ app = typer.Typer(
     "Exit codes: 0 success, 1 a runtime error (files, values, models), 2 a usage error, 130 interrupted.",
     cls=Group,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain Unix help: `-f, --format [a|b]` on one line, never folded into a box
 )
@@ -260,6 +262,8 @@ def _run_with_progress(run, *, total: int | None, quiet: bool, label: str = "tra
 @decode_options()
 def translate(
     model: ModelDir,
+    sentence: Annotated[str | None, typer.Argument(metavar="SENTENCE", help="One source sentence to translate "
+                                                      "(instead of -i or stdin). Example: 'Nov 21st, 2026'")] = None,
     input: Annotated[Path | None, typer.Option("--input", "-i", metavar="FILE", help="Source file, one sentence "
                                                   "per line, plain or .gz; - or none: stdin, translated as it "
                                                   "streams in. Example: -i test.de")] = None,
@@ -277,10 +281,13 @@ def translate(
     """Translate sentences: one output line per input line, in input order.
 
     Example: seq2attn translate -m runs/dates --beam 5 < dates.txt > iso.txt
+    (or one sentence: seq2attn translate -m runs/dates 'Nov 21st, 2026')
     """
     from seq2attn.inference.api import load
     from seq2attn.inference.translate import STREAM_CHUNK, format_line, translate_stream
 
+    if sentence is not None and input is not None:
+        raise ConfigError(f"give a SENTENCE or --input {input}, not both")
     input, output = (None if is_stdio(p) else p for p in (input, output))
     m = load(model, device=device, threads=threads, weights=weights)
     decode = m.decode_config(**decode_options or {})
@@ -289,8 +296,8 @@ def translate(
     with_links = fmt == "jsonl"  # text output needs no attention (CTranslate2 is faster without)
     # no bar when the translations go to the terminal too: it would tear them apart
     no_bar = quiet or (output is None and sys.stdout.isatty())
-    if input is not None:
-        lines = read_input(input)
+    if input is not None or sentence is not None:
+        lines = [sentence] if sentence is not None else read_input(input)
         out = _run_with_progress(lambda p: m.translate(lines, decode=decode, progress=p, attention=with_links),
                                  total=len(lines), quiet=no_bar)
         write_output(output, [format_line(t, fmt=fmt, nbest=decode.nbest > 1) for t in out])
@@ -354,13 +361,15 @@ def corpora_prepare(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of generated corpora. Example: --seed 1")] = 1,
     old_src: OldSrc = None,
     old_tgt: OldTgt = None,
+    force: Annotated[bool, typer.Option(help="Replace files in --out that an earlier prepare did not write "
+                                        "(your own train.src, ...). Example: --force")] = False,
 ) -> None:
     """Write a corpus as plain-text files. Example: seq2attn corpora prepare dates --out data/dates"""
     from seq2attn.text.corpora import load_corpus, write_splits
 
     src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     splits = load_corpus(name, src_lang=src, tgt_lang=tgt, data_dir=data_dir, seed=seed)
-    for path in write_splits(splits, out):
+    for path in write_splits(splits, out, force=force):
         typer.echo(str(path))
 
 
@@ -389,40 +398,84 @@ def export(
                            f"try: seq2attn translate -m {out}")
 
 
-# --- info --------------------------------------------------------------------------------------
+# --- info and config ---------------------------------------------------------------------------
+def _versions() -> list[tuple[str, str]]:
+    """(name, version) of Python, seq2attn and the libraries that decide its results."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from seq2attn.version import __version__
+
+    out = [("python", platform.python_version()), ("seq2attn", __version__)]
+    for name in ("torch", "tokenizers", "sacrebleu", "ctranslate2"):
+        try:
+            out.append((name, version(name)))
+        except PackageNotFoundError:
+            out.append((name, "not installed"))
+    return out
+
+
 @app.command(cls=Command)
 @handle_errors
 def info(
     model: Annotated[Path | None, typer.Option("--model", "-m", metavar="DIR", help="Model directory to describe "
                                                   "(omit for the installation). Example: -m runs/dates")] = None,
 ) -> None:
-    """Versions and devices, or what a model directory holds. Example: seq2attn info -m runs/dates"""
+    """Versions and devices, or what a model directory holds and its config as YAML, on stdout.
+    Example: seq2attn info -m runs/dates"""
     import torch
 
-    from seq2attn.version import __version__
-
-    console = stderr_console()
     if model is None:
         cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-        console.print(f"seq2attn {__version__}; torch {torch.__version__}; CPU threads {torch.get_num_threads()}; "
-                      f"CUDA: {cuda}")
+        rows = [*_versions(), ("cpu threads", str(torch.get_num_threads())), ("cuda", cuda)]
+        typer.echo("".join(f"{name:<12} {value}\n" for name, value in rows), nl=False)
         return
+    import yaml
+
     from seq2attn.config import to_dict
     from seq2attn.inference.ct2 import describe, is_export
     from seq2attn.modeldir.checkpoint import load, load_config, read_manifest
     from seq2attn.nn.models import count_parameters
 
-    if is_export(model):
-        console.print(describe(model))
-        typer.echo(json.dumps(to_dict(load_config(model))))
-        return
-    loaded = load(model, device="cpu")
-    manifest = read_manifest(model)
-    console.print(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
-                  f"{loaded.codec.vocab_size('src')} / tgt {loaded.codec.vocab_size('tgt')}")
-    for which in ("best", "last", "averaged"):
-        if which in manifest["weights"]:
-            used = " (used by default)" if which == loaded.which else ""
-            console.print(f"  {which}: {cli_model.describe(manifest['weights'][which])}{used}")
-    typer.echo(json.dumps(to_dict(loaded.cfg)))
+    if is_export(model):  # the description as YAML comments: the whole of stdout is a config file
+        lines, cfg = [describe(model)], load_config(model)
+    else:
+        loaded = load(model, device="cpu")
+        manifest = read_manifest(model)
+        lines = [(f"{model}: {count_parameters(loaded.model):,} parameters; vocab src "
+                  f"{loaded.codec.vocab_size('src')} / tgt {loaded.codec.vocab_size('tgt')}")]
+        for which in ("best", "last", "averaged"):
+            if which in manifest["weights"]:
+                used = " (used by default)" if which == loaded.which else ""
+                lines.append(f"  {which}: {cli_model.describe(manifest['weights'][which])}{used}")
+        cfg = loaded.cfg
+    typer.echo("".join(f"# {line}\n" for line in lines) + "\n" +
+               yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True), nl=False)
 
+
+@app.command("config", cls=Command)
+@handle_errors
+def config_command(
+    defaults: Annotated[bool, typer.Option("--defaults", help="Every option with its default and help. "
+                                           "Example: --defaults > my.yaml")] = False,
+    model: Annotated[Path | None, typer.Option("--model", "-m", metavar="DIR", help="A model directory: its "
+                                                  "config, resolved. Example: -m runs/dates")] = None,
+) -> None:
+    """Print a config as commented YAML that --config reads back: every option with its help.
+
+    Example: seq2attn config --defaults > my.yaml (edit it), then seq2attn train -c my.yaml ...
+    """
+    from seq2attn.cli.configdoc import commented_yaml
+    from seq2attn.config import Config
+
+    if defaults == (model is not None):
+        raise usage_error("give --defaults or --model DIR (one of them)")
+    if model is not None:
+        from seq2attn.modeldir.checkpoint import load_config
+
+        cfg, what = load_config(model), f"The config of {model}"
+    else:
+        cfg, what = Config(), "Every option with its default"
+    header = (f"{what} (seq2attn config); null means none or automatic, as the help says.\n"
+              "--config FILE sets every key the file holds, over a corpus preset: keep the lines you change.")
+    typer.echo(commented_yaml(cfg, header=header), nl=False)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from seq2attn.cli.common import Device, ModelDir, handle_errors, stderr_console
+from seq2attn.errors import ConfigError
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -29,8 +30,9 @@ def describe(entry: dict[str, Any]) -> str:
 @handle_errors
 def average(
     model: ModelDir,
-    last: Annotated[int, typer.Option(metavar="N", help="How many of the newest kept validation checkpoints to average "
-                                           "(training keeps train.average_last of them). Example: --last 5")],
+    last: Annotated[int | None, typer.Option(metavar="N", help="How many of the newest kept validation checkpoints "
+                                                  "to average (default: the model's train.average_last, how many "
+                                                  "training kept). Example: --last 5")] = None,
     device: Device = "auto",
 ) -> None:
     """Average the last N validation checkpoints into averaged.safetensors, scored on the dev set.
@@ -41,12 +43,17 @@ def average(
     from pathlib import Path
 
     from seq2attn.inference.api import check_device
-    from seq2attn.modeldir.checkpoint import read_manifest
+    from seq2attn.modeldir.checkpoint import load_config, read_manifest
     from seq2attn.nn.runtime import resolve_device
     from seq2attn.run.averaging import average_directory
     from seq2attn.run.curve import CURVE, draw_curve
 
     check_device(device)
+    if last is None:
+        last = load_config(model).train.average_last
+        if last is None:
+            raise ConfigError(f"{model} was trained without train.average_last (it kept no checkpoints to "
+                              "average for it); give --last N")
     row = average_directory(Path(model), last=last, device=resolve_device(device))
     console = stderr_console()
     console.print(f"averaged: {describe(row)}")
@@ -79,6 +86,7 @@ def tune_alpha(
     from pathlib import Path
 
     from seq2attn.inference.api import check_device
+    from seq2attn.modeldir.checkpoint import load_config
     from seq2attn.nn.runtime import resolve_device
     from seq2attn.run.alpha import parse_alphas
     from seq2attn.run.alpha import tune_alpha as tune
@@ -91,3 +99,6 @@ def tune_alpha(
         console.print(f"alpha {alpha:>4}: dev BLEU {bleu:.2f} (beam {row['beam']}, {row['weights']} weights){mark}")
     console.print(f"decode.alpha = {row['alpha']:g} saved in {Path(model) / 'config.yaml'} "
                   f"(was {row['previous_alpha']:g})")
+    if load_config(model).decode.beam_size == 1:
+        console.print(f"note: {model} decodes with greedy search (decode.beam_size 1), where alpha has no effect; "
+                      f"it acts when you translate with --beam {row['beam']} (or any beam of 2 or more)")

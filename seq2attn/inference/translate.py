@@ -54,18 +54,47 @@ class Translation:
         return self.hyp
 
     @property
-    def links(self) -> list[tuple[int, int]]:
+    def links(self) -> list[tuple[int, int]] | None:
         """Hard links (source token i, output token j), 0-based over ``src_tokens`` /
         ``hyp_tokens``: each output token's most attended source token; a token that attends
-        most to the source end ("</s>") gets no link."""
+        most to the source end ("</s>") gets no link. None when there is no attention."""
+        if self.attention is None:
+            return None
         n_src = len(self.src_tokens) - 1  # the final column is the source EOS
-        return [(s, j) for s, j in hard_links(self.weights()) if s < n_src]
+        return [(s, j) for s, j in hard_links(self.attention) if s < n_src]
 
     def weights(self) -> Tensor:
         """``attention``, or a one-line error when it was translated with attention=False."""
         if self.attention is None:
             raise ConfigError("this translation has no attention: translate it with attention=True")
         return self.attention
+
+    def __repr__(self) -> str:
+        shape = "None" if self.attention is None else "x".join(map(str, self.attention.shape))
+        more = f", nbest={len(self.nbest)}" if self.nbest else ""
+        return f"Translation({_cut(self.hyp)!r}, score={self.score:.3f}, attention={shape}{more})"
+
+    def _repr_html_(self) -> str:
+        """The attention as a shaded table (a notebook's display): rows output pieces, columns source pieces."""
+        import html
+
+        caption = f"{html.escape(_cut(self.src, 80))} &rarr; {html.escape(_cut(self.hyp, 80))} (log-prob {self.score:.2f})"
+        if self.attention is None or not self.attention.numel():
+            return f"<p>{caption}; no attention</p>"
+        cell = "padding:2px 4px;border:1px solid #ddd;text-align:center;font-family:monospace"
+        head = "".join(f'<th style="{cell}">{html.escape(s)}</th>' for s in self.src_tokens)
+        rows = []
+        for token, weights in zip(self.hyp_tokens, self.attention.float().tolist()):
+            cells = "".join(f'<td style="{cell};background:rgba(31,119,180,{w:.3f});color:{"#fff" if w > 0.6 else "#000"}"'
+                            f' title="{w:.3f}">{w:.2f}</td>' for w in weights)
+            rows.append(f'<tr><th style="{cell}">{html.escape(token)}</th>{cells}</tr>')
+        return (f'<table style="border-collapse:collapse"><caption>{caption}</caption>'
+                f'<tr><th style="{cell}"></th>{head}</tr>{"".join(rows)}</table>')
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters (an ellipsis marks the cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 @dataclass
@@ -159,8 +188,9 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
 
 # --- output lines ------------------------------------------------------------------------------
 def pharaoh(t: Translation) -> str:
-    """``t.links`` as Pharaoh ``i-j`` pairs."""
-    return pharaoh_links(t.links)
+    """``t.links`` as Pharaoh ``i-j`` pairs (a ConfigError when ``t`` has no attention)."""
+    t.weights()  # the one-line error when there is none
+    return pharaoh_links(t.links or [])
 
 
 def _entry(t: Translation) -> dict[str, Any]:
@@ -170,9 +200,10 @@ def _entry(t: Translation) -> dict[str, Any]:
 
 def jsonl_row(t: Translation, *, nbest: bool = False) -> dict[str, Any]:
     """One JSONL row: ``src``, ``hyp``, ``score`` (log-prob), ``norm_score`` (after the length
-    penalty), ``alignment`` (Pharaoh links over the token lists ``src_tokens`` / ``hyp_tokens``)
-    and, when asked, ``nbest``: a best-first list of {hyp, score, norm_score, alignment}."""
-    row = {"src": t.src, **_entry(t), "src_tokens": t.src_tokens[:-1], "hyp_tokens": t.hyp_tokens}
+    penalty), ``alignment`` (Pharaoh links over the token lists ``src_tokens`` / ``hyp_tokens``,
+    the same lists as :class:`Translation`'s: "</s>" ends ``src_tokens``) and, when asked, ``nbest``:
+    a best-first list of {hyp, score, norm_score, alignment}."""
+    row = {"src": t.src, **_entry(t), "src_tokens": t.src_tokens, "hyp_tokens": t.hyp_tokens}
     if nbest:
         row["nbest"] = [_entry(x) for x in (t.nbest or [t])]
     return row

@@ -117,7 +117,8 @@ class Entry(BaseModel):
 
 class TranslationOut(Entry):
     src: str
-    src_tokens: list[str] = Field(description="Source pieces (no </s>), as in translate's JSONL.")
+    src_tokens: list[str] = Field(description="Source pieces, </s> last, as in translate's JSONL and the "
+                                  "Python API's Translation.")
     hyp_tokens: list[str] = Field(description="Output pieces.")
     nbest: list[Entry] | None = Field(default=None, description="With nbest > 1: the best-first list.")
     too_long: bool = Field(description="The source passed the model's position limit (translated whole all "
