@@ -350,6 +350,9 @@ def test_batcher_respects_the_token_budget_and_never_waits_alone():
         start = time.monotonic()
         assert await b.submit("k", ["x"], 1) == ["x"]  # nobody else around: it does not wait 5 s
         alone = time.monotonic() - start
+        await b.close()
+        b = Batcher(run, window=0.01, max_cost=4)
+        await b.start()
         out = await asyncio.gather(*(b.submit("k", [i], 2) for i in range(5)))
         await b.close()
         return alone, out

@@ -10,8 +10,10 @@ When does a group of requests go?
 
 - at once when it holds ``max_cost`` source tokens (``decode.batch_tokens``);
 - at once when nothing suggests company is coming: no other request is inside the server on its
-  way to the batcher, and either the group queued behind a batch or the last batch held a single
-  request (a client that sends one request at a time never waits for company);
+  way to the batcher, and the last batch held a single request (a client that sends one request at
+  a time never waits for company; under concurrent load, the clients a batch has just answered
+  come back within the window, and wait for each other instead of splitting into two halves that
+  take turns);
 - otherwise after ``window`` seconds, counted from the later of its first request's arrival and
   the moment the worker became free: no request waits longer than the window for company
   (requests that queued behind a batch waited for the worker, not for company). While the worker
@@ -150,10 +152,10 @@ class Batcher:
         return await job.future
 
     # --- the dispatcher ---------------------------------------------------------------------
-    def _company_expected(self, group: _Group, free_since: float) -> bool:
-        """Requests inside the server on their way to submit(); or, for a group that formed while
-        the worker was idle, a recent batch of several requests (clients send concurrently)."""
-        return self.incoming > 0 or (self._last_batch_requests > 1 and group.first >= free_since)
+    def _company_expected(self) -> bool:
+        """Requests inside the server on their way to submit(), or a last batch of several requests
+        (clients send concurrently)."""
+        return self.incoming > 0 or self._last_batch_requests > 1
 
     async def _dispatch(self) -> None:
         assert self._wake is not None
@@ -172,7 +174,7 @@ class Batcher:
             wait = max(group.first, free_since) + self.window - time.monotonic()
             full = group.cost >= self.max_cost
             if (wait > 0 and not full and not group.alone and not self._closing
-                    and self._company_expected(group, free_since)):
+                    and self._company_expected()):
                 try:
                     await asyncio.wait_for(self._wake.wait(), wait)
                 except asyncio.TimeoutError:
