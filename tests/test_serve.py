@@ -90,6 +90,16 @@ def test_translate_equals_the_cli(client, rnn, tiny_model, tmp_path, options, ar
     assert r.json()["options"]["beam"] == options.get("beam", rnn.cfg.decode.beam_size)
 
 
+def test_sampled_requests_decode_alone_and_repeat(client, rnn):
+    body = {"texts": SOURCES[:3], "sample": True, "nbest": 2, "seed": 7, "temperature": 1.5}
+    first = client.post("/v1/translate", json=body)
+    assert first.status_code == 200, first.text
+    again = client.post("/v1/translate", json=body).json()["translations"]
+    assert again == first.json()["translations"]  # same input and seed: same draws, whatever the load
+    direct = rnn.translate(SOURCES[:3], sample=True, nbest=2, seed=7, temperature=1.5)
+    assert [[x["hyp"] for x in t["nbest"]] for t in again] == [[x.hyp for x in t.nbest] for t in direct]
+
+
 def test_one_text_and_no_attention_by_default(client, rnn):
     r = client.post("/v1/translate", json={"text": SOURCES[0]})
     assert r.status_code == 200
@@ -161,7 +171,11 @@ BAD = [
     ({"text": "a", "beam": 33}, 422, "beam"),  # --max-beam
     ({"text": "a", "max_len_b": 5000}, 422, "max_len_b"),  # --max-output-tokens
     ({"text": "a", "layer": 1}, 422, "layer"),  # a GRU has no layers to choose
+    ({"text": "a", "max_len_a": 0, "max_len_b": 0}, 422, "max_len_a"),
     ({"text": 5}, 422, "text"),
+    ({"text": "a", "beam": True}, 422, "beam"),  # JSON's types: true is no beam size
+    ({"text": "a", "sample": "yes"}, 422, "sample"),
+    ({"text": "a", "max_len_a": 1e300}, 422, "max_len_a"),
     ({"texts": ["a", 3]}, 422, "texts.1"),
     ({}, 422, "text"),
     ({"text": "a", "texts": ["b"]}, 422, "texts"),
@@ -187,7 +201,8 @@ def test_nbest_over_beam_names_the_option(client):
 @pytest.mark.parametrize("raw,content_type,status", [
     (b"{not json", "application/json", 400), (b"[1, 2]", "application/json", 422),
     (b'"text"', "application/json", 422), (b"", "application/json", 422),
-    (b'{"text": NaN, "alpha": 1}', "application/json", 422)])
+    (b'{"text": NaN, "alpha": 1}', "application/json", 422), (b'{"text": "a", "alpha": Infinity}', "application/json", 422),
+    (b'{"text": "\\ud800"}', "application/json", 422), (b'{"text": "a"}{"text": "a"}', "application/json", 400)])
 def test_bodies_that_are_not_requests(client, raw, content_type, status):
     r = client.post("/v1/translate", content=raw, headers={"content-type": content_type})
     assert r.status_code == status, r.text
@@ -201,6 +216,14 @@ def test_bad_align_requests(client):
                         ({"source": "a", "target": "b", "extra": 1}, "extra")]:
         r = client.post("/v1/align", json=body)
         assert r.status_code == 422 and r.json()["field"] == field, (body, r.text)
+
+
+def test_empty_lists_are_answered_empty(client):
+    r = client.post("/v1/translate", json={"texts": [], "beam": 2})
+    assert r.status_code == 200 and r.json()["translations"] == [] and r.json()["options"]["beam"] == 2
+    assert client.post("/v1/translate", json={"texts": [], "beam": 0}).status_code == 422  # still checked
+    r = client.post("/v1/align", json={"sources": [], "targets": []})
+    assert r.status_code == 200 and r.json()["alignments"] == []
 
 
 def test_unknown_paths_and_methods_are_json(client):
@@ -332,8 +355,9 @@ def test_batcher_merges_equal_keys_within_the_window():
         return out, b.stats
 
     out, stats = asyncio.run(main())
-    assert out == [["k:a"], ["k:b", "k:b2"], ["k:c", "k:c2"], ["other:z"], [f"{('k', 'alone', 0)}:s"]]
+    assert out == [["k:a"], ["k:b", "k:b2"], ["k:c", "k:c2"], ["other:z"], ["k:s"]]
     assert calls[0] == ("k", ["a", "b", "b2", "c", "c2"])  # one call for the three requests of key k
+    assert ("k", ["s"]) in calls  # the request that must stay alone: a call of its own, with its key
     assert len(calls) == 3 and stats.requests == 5 and stats.largest == 3
 
 

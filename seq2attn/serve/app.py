@@ -216,6 +216,7 @@ class Service:
 
     def source_costs(self, texts: list[str], where: str) -> list[int]:
         """Pieces per source (+1 for EOS); a source over the limit is refused, naming it."""
+        check_unicode(texts, where)
         ids = self.model.codec.encode(texts, side="src")
         for i, x in enumerate(ids):
             if len(x) > self.source_limit:
@@ -238,6 +239,15 @@ class Service:
             raise BadRequest(f"beam={decode.beam_size}; this server allows at most {self.settings.max_beam} "
                              "(--max-beam)", "beam")
         return decode
+
+
+def check_unicode(texts: list[str], where: str) -> None:
+    """JSON can carry a lone surrogate (``"\\ud800"``), which no tokenizer takes: refuse it by name."""
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"{where}[{i}]: not valid Unicode (a lone surrogate)", where) from None
 
 
 def _texts(body, one: str, many: str) -> tuple[list[str], str]:
@@ -309,12 +319,13 @@ def create_app(model: Model, settings: Settings | None = None) -> FastAPI:
         service.check_selection(body.layer, body.head)
         decode = service.decode_config({n: getattr(body, n) for n in option_names})
         costs = service.source_costs(texts, where)
-        longest = max(costs) - 1
+        longest = max(costs, default=1) - 1
         if decode.max_len_a * longest + decode.max_len_b > settings.max_output_tokens:
             raise BadRequest(f"max_len_a * source length + max_len_b = {decode.max_len_a * longest + decode.max_len_b:g}"
                              f" output pieces; this server allows at most {settings.max_output_tokens} "
-                             "(--max-output-tokens)", "max_len_b")
-        out = await decoded(request, ("translate", decode, body.layer, body.head), texts, costs, alone=decode.sample)
+                             "(--max-output-tokens)", "max_len_a" if body.max_len_a is not None else "max_len_b")
+        out = await decoded(request, ("translate", decode, body.layer, body.head), texts, costs,
+                            alone=decode.sample) if texts else []
         rows = []
         for t in out:
             row = jsonl_row(t, nbest=decode.nbest > 1)
@@ -348,10 +359,12 @@ def create_app(model: Model, settings: Settings | None = None) -> FastAPI:
                              "(--max-sentences)", where, status=413)
         service.check_selection(body.layer, body.head)
         costs = service.source_costs(sources, where)
+        check_unicode(targets, where_t)
         for i, text in enumerate(targets):
             if len(text) > 20 * settings.max_output_tokens:
                 raise BadRequest(f"{where_t}[{i}]: too long", where_t, status=413)
-        out = await decoded(request, ("align", None, body.layer, body.head), list(zip(sources, targets)), costs)
+        out = await decoded(request, ("align", None, body.layer, body.head), list(zip(sources, targets)),
+                            costs) if sources else []
         rows = [{"src": t.src, "hyp": t.hyp, "score": round(t.score, 6), "too_long": t.too_long,
                  **_matrices(model, t, body.threshold)} for t in out]
         return JSONResponse({"alignments": rows, "layer": body.layer, "head": body.head})

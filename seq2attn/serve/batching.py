@@ -55,6 +55,7 @@ class _Job:
 
 @dataclass
 class _Group:
+    key: Hashable  # what run() gets (a group of its own has another key in the table, this one here)
     jobs: list[_Job] = field(default_factory=list)
     cost: int = 0
     alone: bool = False  # never merged: dispatched without waiting
@@ -141,11 +142,10 @@ class Batcher:
     async def submit(self, key: Hashable, items: list[Any], cost: int, *, alone: bool = False) -> list[Any]:
         if self._closing or self._wake is None:
             raise ShuttingDown("the server is shutting down")
-        if alone:
-            key = (key, "alone", next(self._unique))
+        slot = (key, "alone", next(self._unique)) if alone else key
         loop = asyncio.get_running_loop()
         job = _Job(list(items), cost, loop.create_future(), time.monotonic())
-        group = self._groups.setdefault(key, _Group(alone=alone))
+        group = self._groups.setdefault(slot, _Group(key, alone=alone))
         group.jobs.append(job)
         group.cost += cost
         self._wake.set()
@@ -168,7 +168,7 @@ class Batcher:
                     return
                 await self._wake.wait()
                 continue
-            key, group = min(self._groups.items(), key=lambda kv: kv[1].first)
+            slot, group = min(self._groups.items(), key=lambda kv: kv[1].first)
             # the window runs from the later of the first request's arrival and the worker's freeing:
             # requests that queued behind a batch waited for the worker, not for company
             wait = max(group.first, free_since) + self.window - time.monotonic()
@@ -180,13 +180,13 @@ class Batcher:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            jobs = self._take(key, group)
+            jobs = self._take(slot, group)
             if not jobs:
                 continue
             self._last_batch_requests = len(jobs)
             self.busy = True
             try:
-                await self._execute(loop, key, jobs)
+                await self._execute(loop, group.key, jobs)
             finally:
                 self.busy = False
             free_since = time.monotonic()
@@ -195,7 +195,7 @@ class Batcher:
             for _ in range(3):
                 await asyncio.sleep(0)
 
-    def _take(self, key: Hashable, group: _Group) -> list[_Job]:
+    def _take(self, slot: Hashable, group: _Group) -> list[_Job]:
         """The oldest jobs of ``group`` up to ``max_cost`` (at least one), cancelled ones dropped."""
         taken, cost = [], 0
         while group.jobs and (not taken or cost + group.jobs[0].cost <= self.max_cost):
@@ -206,7 +206,7 @@ class Batcher:
             taken.append(job)
             cost += job.cost
         if not group.jobs:
-            del self._groups[key]
+            del self._groups[slot]
         return taken
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, key: Hashable, jobs: list[_Job]) -> None:

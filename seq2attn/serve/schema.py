@@ -53,7 +53,10 @@ def decode_fields(cfg: Config) -> dict[str, tuple[Any, Any]]:
         description = (f"{help_text.rstrip('.')}. " if help_text else "") + (
             f"Default (null): the model's decode.{f.name}, {saved!r} for this model. "
             f"Same as `seq2attn translate --{option_name(f.name).replace('_', '-')}`.")
-        extra = {"allow_inf_nan": False} if hint is float or float in typing.get_args(hint) else {}
+        kinds = typing.get_args(hint) or (hint,)
+        extra: dict[str, Any] = {"allow_inf_nan": False} if float in kinds else {}
+        if int in kinds or bool in kinds:  # JSON's own types: no true for 1, no "yes" for true
+            extra["strict"] = True
         out[option_name(f.name)] = (hint | None, Field(default=None, description=description, **_limits(f), **extra))
     return out
 
@@ -63,10 +66,10 @@ class Strict(BaseModel):
 
 
 class Selection(Strict):
-    layer: int | None = Field(default=None, ge=0, description="Transformer: the decoder layer whose "
+    layer: int | None = Field(default=None, ge=0, strict=True, description="Transformer: the decoder layer whose "
                               "cross-attention the result carries (null: the model's model.align_layer, else the "
                               "last). Same as `seq2attn align --layer`.")
-    head: int | None = Field(default=None, ge=0, description="Transformer: one head of that layer (null: the "
+    head: int | None = Field(default=None, ge=0, strict=True, description="Transformer: one head of that layer (null: the "
                              "model's model.align_head, else the heads' average). Same as `seq2attn align --head`.")
 
 
@@ -79,7 +82,7 @@ def translate_request(cfg: Config) -> type[BaseModel]:
         text=(str | None, Field(default=None, description="One source sentence.")),
         texts=(list[str] | None, Field(default=None, description="Source sentences, translated in order "
                                           "(give `text` or `texts`).")),
-        attention=(bool, Field(default=False, description="Also return the attention matrices: the pieces' "
+        attention=(bool, Field(default=False, strict=True, description="Also return the attention matrices: the pieces' "
                                "(`pieces`) and the words' (`words`, with word links).")),
         **decode_fields(cfg),
     )
