@@ -7,6 +7,7 @@ was taken so, from a model trained on the dates corpus)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -17,8 +18,8 @@ pytest.importorskip("fastapi")
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright; "
                                  "it is in the dev extra)")
 
-import httpx  # noqa: E402
-from serve_helpers import start_server, tiny_transformer  # noqa: E402
+import httpx
+from serve_helpers import start_server, tiny_transformer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
@@ -144,7 +145,7 @@ def test_forced_alignment_mode(server, browser):
         page.click("#go")
     page.wait_for_selector("#result:not([hidden])")
     want = _api(server, "/v1/align", {"source": SENTENCE, "target": target})["alignments"][0]["words"]
-    src, tgt, cells = _matrix(page)
+    src, tgt, _ = _matrix(page)
     assert src == want["src"] and tgt == want["tgt"] == target.split()
     assert "forced" in page.inner_text("#result-title")
     # a bad request shows the server's one-line error
@@ -170,7 +171,7 @@ def test_phone_width_and_long_sentences_scroll(server, browser, tmp_path):
     # column labels never overlap
     spans = page.locator("#heatmap th.src span").evaluate_all(
         "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })")
-    assert all(a[1] <= b[0] + 0.5 for a, b in zip(spans, spans[1:]))
+    assert all(a[1] <= b[0] + 0.5 for a, b in itertools.pairwise(spans))
     # tapping a target word highlights too
     page.tap("#translation .word[data-row='0']")
     assert page.locator("#heatmap tbody tr.active").count() == 1
