@@ -30,7 +30,18 @@ def test_recipe_resolves_for_its_pair_and_model(path):
     assert cfg.train.tune_alpha  # the length penalty is chosen on each run's own dev set
     # a recipe's header says whether it was measured, and a measured one names its result file
     text = path.read_text(encoding="utf-8")
-    assert "MEASURED 2026-11-30" in text and f"benchmarks/results/recipes/{src}-{tgt}-" in text
+    assert re.search(r"MEASURED 2026-\d\d-\d\d", text) and f"benchmarks/results/recipes/{src}-{tgt}-" in text
     assert "NOT YET MEASURED" not in text
     named = re.findall(r"benchmarks/results/recipes/[\w.-]+\.json", text)
     assert named and all((ROOT / n).is_file() for n in named)  # the figures it quotes are committed
+
+
+def test_the_en_de_recipe_is_the_multi30k_transformer_preset():
+    # recipes v2 (issue 23): what `--corpus multi30k --backend transformer` gives, with a 30-minute budget
+    from seq2attn.text.corpora import CORPORA
+
+    recipe = resolve_config(file=ROOT / "recipes" / "multi30k-en-de-transformer.yaml")
+    preset = resolve_config(preset=CORPORA["multi30k"].preset_for("transformer"), sets=[
+        "data.corpus=multi30k", "data.src_lang=en", "data.tgt_lang=de", "model.backend=transformer",
+        "train.max_minutes=30"])
+    assert recipe == preset  # decode.alpha too: each run chooses it on dev (train.tune_alpha)
