@@ -175,3 +175,24 @@ def test_preset_for_merges_key_by_key():
     merged = info.preset_for("transformer")
     assert merged["tokenizer"] == info.preset["tokenizer"] and merged["train"]["warmup_steps"] == 400
     assert info.preset_for(None) == info.preset and "model" not in info.preset
+
+
+def test_train_backend_option_sets_the_backend(reverse_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from seq2attn.cli.main import app
+    from seq2attn.modeldir.checkpoint import load_config
+
+    (src, tgt), (dsrc, dtgt) = reverse_files["train"], reverse_files["dev"]
+    out = tmp_path / "m"
+    result = CliRunner().invoke(app, [
+        "train", "--out", str(out), "--train", str(src), str(tgt), "--dev", str(dsrc), str(dtgt),
+        "--backend", "transformer", "--set", "model.emb_size=16", "--set", "model.ff_size=32",
+        "--set", "model.enc_layers=1", "--set", "model.dec_layers=1", "--set", "train.max_steps=3",
+        "--set", "train.schedule=budget", "--set", "train.warmup_steps=2", "--set", "train.attention_image=false",
+        "--set", "train.curve=false", "--set", "data.dev_size=10"])
+    assert result.exit_code == 0, result.output
+    cfg = load_config(out)
+    assert (cfg.model.backend, cfg.train.schedule) == ("transformer", "budget")
+    bad = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "x"), "--backend", "lstm"])
+    assert bad.exit_code == 2
