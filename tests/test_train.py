@@ -137,8 +137,8 @@ def test_plateau_decay_halves_the_learning_rate(tmp_path, reverse_files):
 
 
 def _recording(after_validation, trainer, lrs):
-    def wrapped(result):
-        stop = after_validation(result)
+    def wrapped(result, **options):
+        stop = after_validation(result, **options)
         lrs.append(trainer.optimizer.param_groups[0]["lr"])
         return stop
 

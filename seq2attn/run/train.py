@@ -105,7 +105,7 @@ class Trainer:
     reporter: Reporter = field(default_factory=Reporter)
     world: World = field(default_factory=World)
     lock: RunLock | None = None  # rank 0 holds the model directory for the whole run
-    clock: Callable[[], float] = time.monotonic  # seconds; tests inject a deterministic one
+    clock: Callable[[], float] = field(default=lambda: time.monotonic())  # seconds; tests inject their own
     board: Any = None  # train.tensorboard: a seq2attn.run.board.Board (rank 0 only)
 
     def __post_init__(self) -> None:
