@@ -229,7 +229,8 @@ def rows(results: dict) -> list[Row]:
     out = [Row(f"{r.label}, {rule}", r.path, r.peer, r.ratio) if rule and r.path[0] == "decode"
            and r.path[-1] != "weights" else r for r in ROWS]
     sides = [(m.get("seq2attn", {}), m.get("joeynmt", {})) for m in results["models"].values()]
-    extra = sorted({k for ours, peer in sides for k in _searches(ours, peer)} - set(HEADLINE))
+    order = lambda key: (key.partition("_cap")[2], [*HEADLINE, key].index(key.partition("_cap")[0]), key)
+    extra = sorted({k for ours, peer in sides for k in _searches(ours, peer)} - set(HEADLINE), key=order)
     for key in extra:
         base, _, cap = key.partition("_cap")
         name = "greedy" if base == "greedy" else base.replace("beam", "beam ")

@@ -169,3 +169,4 @@ def test_headline_decoding_under_each_toolkits_own_rule_with_the_capped_rows_sec
     assert "| decode sent/s greedy, cap 100, secondary | 210.0 | 7.0 | 30.00x |" in md
     assert "| decoded weights | last (step 677) | last (244.ckpt) |  |" in md
     assert md.index("decode sent/s beam 5 |") < md.index("cap 100, secondary")  # headline rows first
+    assert md.index("sent/s greedy, cap 100, secondary") < md.index("sent/s beam 5, cap 100, secondary")
