@@ -336,6 +336,18 @@ class _NoAliasLoader(yaml.SafeLoader):
             raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed in a config")
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):
+        """A key given twice is refused (YAML would keep the last without a word)."""
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool):
+                continue
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: {_show(key)} is given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def safe_yaml(text: str) -> Any:
     """Parse YAML without python tags or aliases; ConfigError (line number) or yaml.YAMLError."""

@@ -146,10 +146,14 @@ def write_stdout(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    sys.stdout.flush()
-    data = memoryview(text.encode("utf-8"))
-    while data:
-        data = data[os.write(fd, data):]
+    try:
+        sys.stdout.flush()
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError as e:
+        e.filename = e.filename or "<stdout>"  # the one-line error names it
+        raise
 
 
 def json_line(row: Any, **options: Any) -> str:

@@ -41,7 +41,11 @@ def handle_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             result = fn(*args, **kwargs)
-            sys.stdout.flush()  # a full disk under `> file` shows here, not after the exit code
+            try:
+                sys.stdout.flush()  # a full disk under `> file` shows here, not after the exit code
+            except OSError as e:
+                e.filename = e.filename or "<stdout>"
+                raise
             return result
         except Seq2AttnError as e:
             raise fail(str(e)) from None
@@ -52,8 +56,8 @@ def handle_errors(fn):
             if os.environ.get("SEQ2ATTN_DEBUG") == "1":
                 raise
             _drop_stdout()
-            where = e.filename if e.filename is not None else "<stdout>"
-            raise fail(f"{where}: {brief(e)}") from None
+            # an OSError without a file name is not stdout's unless write_stdout said so (it names it)
+            raise fail(f"{e.filename}: {brief(e)}" if e.filename is not None else brief(e)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
@@ -170,7 +174,16 @@ def decode_options(*, exclude: tuple[str, ...] = ()):
 
 
 # --- options declared once ---------------------------------------------------------------------
-ModelDir = Annotated[Path, typer.Option("--model", "-m", metavar="DIR",
+_MODEL = "seq2attn.model"  # the click context's meta key: the -m directory, for write_output's check
+
+
+def _remember_model(ctx: typer.Context, value: Path | None) -> Path | None:
+    if value is not None:
+        ctx.meta[_MODEL] = value
+    return value
+
+
+ModelDir = Annotated[Path, typer.Option("--model", "-m", metavar="DIR", callback=_remember_model,
                                         help="Model directory written by `seq2attn train`. Example: -m runs/dates")]
 Device = Annotated[str, typer.Option(metavar="[auto|cpu|cuda|cuda:N]", help="cuda when available with auto. "
                                      "Example: --device cpu")]
@@ -241,11 +254,34 @@ def write_output(path: Path | None, lines: list[str]) -> None:
         return
     from seq2attn.fsutil import atomic_write_text
 
+    check_not_model_file(path)
     try:
         atomic_write_text(path, text)
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror})") from None
 
+
+
+def check_not_model_file(path: Path) -> None:
+    """Refuse an output file that is a file of the model the command uses (``-o M/model.safetensors``
+    would replace its weights with text): a file a model directory's format or a run names, anything
+    in its subdirectories, and any file of a CTranslate2 export. A new file of another name beside
+    them (``-o M/test.hyp``) is fine."""
+    ctx = get_current_context(silent=True)
+    model = ctx.meta.get(_MODEL) if ctx is not None else None
+    if model is None:
+        return
+    from seq2attn.inference.export import EXPORT_MARKER
+    from seq2attn.modeldir.checkpoint import OWN_FILES
+    from seq2attn.run.curve import CURVE
+    from seq2attn.run.rundir import LOCK
+
+    home, target = os.path.realpath(model), os.path.realpath(path)
+    if not target.startswith(home + os.sep):
+        return
+    name = os.path.relpath(target, home)
+    if os.sep in name or name in (*OWN_FILES, LOCK, CURVE) or os.path.exists(os.path.join(home, EXPORT_MARKER)):
+        raise DataError(f"{path}: a file of the model {model}; write the output elsewhere (nothing was written)")
 
 
 def warn_too_long(n: int, limit: int | None) -> None:

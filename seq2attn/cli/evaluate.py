@@ -239,7 +239,8 @@ def align(
         targets = rest[0] if rest else None
     if sentence is not None and not sentence.strip():
         raise DataError("the source sentence is empty")
-    golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed) if gold else None
+    golds = read_gold(gold, n_sentences=len(sources), one_indexed=gold_one_indexed,
+                      words=[(len(s.split()), len(t.split())) for s, t in zip(sources, targets or [])]) if gold else None
     m = load(model, device=device, threads=threads, weights=weights)
     m.set_alignment(layer=layer, head=head)
     decode = m.decode_config(**decode_options or {})

@@ -361,13 +361,15 @@ def corpora_prepare(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of generated corpora. Example: --seed 1")] = 1,
     old_src: OldSrc = None,
     old_tgt: OldTgt = None,
+    force: Annotated[bool, typer.Option(help="Replace files in --out that an earlier prepare did not write "
+                                        "(your own train.src, ...). Example: --force")] = False,
 ) -> None:
     """Write a corpus as plain-text files. Example: seq2attn corpora prepare dates --out data/dates"""
     from seq2attn.text.corpora import load_corpus, write_splits
 
     src, tgt = languages(src_lang, tgt_lang, old_src, old_tgt)
     splits = load_corpus(name, src_lang=src, tgt_lang=tgt, data_dir=data_dir, seed=seed)
-    for path in write_splits(splits, out):
+    for path in write_splits(splits, out, force=force):
         typer.echo(str(path))
 
 

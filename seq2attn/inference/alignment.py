@@ -216,18 +216,30 @@ def _read_wpt(lines: list[str], *, one_indexed: bool, n_sentences: int, path: Pa
     return [GoldLinks(frozenset(s), frozenset(p)) for s, p in zip(sure, possible)]
 
 
-def read_gold(path: str | Path, *, n_sentences: int, one_indexed: bool = False) -> list[GoldLinks]:
+def read_gold(path: str | Path, *, n_sentences: int, one_indexed: bool = False,
+              words: Sequence[tuple[int, int]] | None = None) -> list[GoldLinks]:
     """Gold links per sentence: Pharaoh lines (one per sentence pair) or the
-    ``sentence i j [S|P]`` format of the Hansards/WPT gold files (detected by its form)."""
+    ``sentence i j [S|P]`` format of the Hansards/WPT gold files (detected by its form).
+    ``words``: (source words, target words) of each sentence pair; a link outside them is refused."""
     from seq2attn.text.textfiles import read_lines
 
     path = Path(path)
     lines = read_lines(path)
     if all(_WPT.fullmatch(line) for line in lines if line.strip()) and any(line.strip() for line in lines):
-        return _read_wpt(lines, one_indexed=one_indexed, n_sentences=n_sentences, path=path)
-    if len(lines) != n_sentences:
+        golds = _read_wpt(lines, one_indexed=one_indexed, n_sentences=n_sentences, path=path)
+        where = "sentence"
+    elif len(lines) != n_sentences:
         raise DataError(f"{path} has {len(lines)} lines but the source has {n_sentences}; they must be line-aligned")
-    return [parse_links(line, one_indexed=one_indexed, where=f"{path} line {i}") for i, line in enumerate(lines, 1)]
+    else:
+        golds = [parse_links(line, one_indexed=one_indexed, where=f"{path} line {i}") for i, line in enumerate(lines, 1)]
+        where = "line"
+    for k, (gold, (n_src, n_tgt)) in enumerate(zip(golds, words or []), start=1):
+        outside = sorted(link for link in gold.possible if link[0] >= n_src or link[1] >= n_tgt)
+        if outside:
+            i, j = outside[0]
+            raise DataError(f"{path} {where} {k}: link {i + one_indexed}-{j + one_indexed} is outside the sentence "
+                            f"pair ({n_src} source and {n_tgt} target words)")
+    return golds
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ Speed: the attention is asked of CTranslate2 only when the caller wants it
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from pathlib import Path
@@ -36,7 +35,7 @@ import torch
 
 from seq2attn.config import DecodeConfig
 from seq2attn.errors import CheckpointError, ConfigError, DataError
-from seq2attn.inference.export import EXPORT_FORMAT, EXPORT_MARKER
+from seq2attn.inference.export import EXPORT_MARKER, verify_export
 from seq2attn.inference.translate import Result, Translation, empty, keep_best, mark_too_long
 from seq2attn.modeldir.checkpoint import load_config
 from seq2attn.nn.models import position_limit
@@ -51,14 +50,8 @@ def is_export(directory: Path) -> bool:
 
 
 def read_marker(directory: Path) -> dict:
-    path = directory / EXPORT_MARKER
-    try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: unreadable export marker") from None
-    if not isinstance(marker, dict) or marker.get("format") != EXPORT_FORMAT:
-        raise CheckpointError(f"{path}: not a seq2attn CTranslate2 export")
-    return marker
+    """The export's marker, once every file of the export is checked against it."""
+    return verify_export(directory)
 
 
 def describe(directory: Path) -> str:
@@ -85,7 +78,7 @@ class CT2Engine:
                               "(pip install 'seq2attn[ctranslate2]')") from None
         self.marker = read_marker(directory)
         self.cfg = load_config(directory)
-        self.codec = TextCodec.load(directory)
+        self.codec = TextCodec.load(directory)  # checked with the rest by read_marker
         if device.startswith("cuda:"):
             device, index = "cuda", int(device[5:])
         else:

@@ -4,7 +4,6 @@ plus the line formats of ``seq2attn translate`` and its reading of a stream in c
 from __future__ import annotations
 
 import io
-import json
 import os
 import select
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from torch import Tensor
 
 from seq2attn.config import DecodeConfig
 from seq2attn.errors import ConfigError, DataError
-from seq2attn.fsutil import atomic_write, write_stdout
+from seq2attn.fsutil import atomic_write, json_line, write_stdout
 from seq2attn.inference.alignment import hard_links
 from seq2attn.inference.alignment import pharaoh as pharaoh_links
 from seq2attn.modeldir.checkpoint import Loaded
@@ -212,7 +211,7 @@ def jsonl_row(t: Translation, *, nbest: bool = False) -> dict[str, Any]:
 def format_line(t: Translation, *, fmt: str, nbest: bool = False) -> str:
     """The output line of one translation (no line end): the text, or a JSON object."""
     if fmt == "jsonl":
-        return json.dumps(jsonl_row(t, nbest=nbest), ensure_ascii=False)
+        return json_line(jsonl_row(t, nbest=nbest), ensure_ascii=False)
     return t.hyp
 
 

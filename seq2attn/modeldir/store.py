@@ -204,17 +204,11 @@ class Side:
         """(N,) int32 sentence lengths. The offsets are read from the file a million at a time,
         not through the memory map, whose pages would stay resident (and count in the RSS)."""
         out = np.empty(len(self), dtype=np.int32)
-        with open(self.offsets_path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            dtype = np.dtype(read_header(f)[2])
-            read = lambda n: np.frombuffer(f.read(n * dtype.itemsize), dtype=dtype)
-            previous, done = read(1), 0
-            while done < len(out):
-                chunk = read(1 << 20)
-                out[done: done + len(chunk)] = np.diff(np.concatenate([previous, chunk]))
-                previous, done = chunk[-1:], done + len(chunk)
+        previous, done = None, 0
+        for chunk in _chunks(self.offsets_path, self.offsets, 1 << 20):
+            steps = np.diff(chunk if previous is None else np.concatenate([previous, chunk]))
+            out[done: done + len(steps)] = steps
+            previous, done = chunk[-1:], done + len(steps)
         return out
 
 
@@ -305,11 +299,12 @@ def _chunks(path: Path, array: np.ndarray, size: int = 1 << 22) -> Iterator[np.n
     touched through the mapping would stay resident)."""
     with open(path, "rb") as f:
         f.seek(array.offset)
-        for _ in range(0, len(array), size):
-            chunk = np.frombuffer(f.read(size * array.itemsize), dtype=array.dtype)
-            if not len(chunk):
-                raise OSError("shorter than its header says")
-            yield chunk
+        for start in range(0, len(array), size):
+            want = min(size, len(array) - start) * array.itemsize
+            raw = f.read(want)
+            if len(raw) != want:
+                raise DataError(f"{path}: shorter than its header says; rebuild the store")
+            yield np.frombuffer(raw, dtype=array.dtype)
 
 
 def check_store_entries(path: Path, *, error: type[Exception] = DataError) -> None:

@@ -78,6 +78,15 @@ def share(world: World, value: Any) -> Any:
     return box[0]
 
 
+def gather(world: World, value: Any) -> list[Any]:
+    """Every rank's ``value`` (a picklable object), in rank order, on every rank."""
+    if not world.distributed:
+        return [value]
+    out: list[Any] = [None] * world.size
+    dist.all_gather_object(out, value)
+    return out
+
+
 def any_rank(world: World, flag: bool, device: torch.device) -> bool:
     """True on every rank when ``flag`` is true on any: stop decisions (Ctrl-C, time limit)
     that one rank takes alone must stop all of them at the same step."""

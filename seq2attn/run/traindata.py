@@ -3,13 +3,14 @@ directory), the training pairs that pass the length filter, and the dev set."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seq2attn.config import Config, TokenizerConfig
+from seq2attn.config import Config, TokenizerConfig, to_dict
 from seq2attn.errors import ConfigError, DataError
 from seq2attn.modeldir import store
 from seq2attn.modeldir.store import STORE_DIR
@@ -81,6 +82,11 @@ def open_data(cfg: Config, out: Path, world: World, *, reporter: Reporter) -> st
     """The run's corpus store: ``data.store`` (checked against the data the config names), or
     one rank 0 builds into ``out/data`` on the first run; the other ranks wait for it."""
     path = Path(cfg.data.store) if cfg.data.store is not None else out / STORE_DIR
+    digests = distributed.gather(world, hashlib.sha256(repr(to_dict(cfg)).encode()).hexdigest())
+    if any(d != digests[0] for d in digests):  # every rank stops here, with the same line
+        rank = next(r for r, d in enumerate(digests) if d != digests[0])
+        raise ConfigError(f"rank {rank}'s configuration differs from rank 0's (sha256 {digests[rank][:12]} vs "
+                          f"{digests[0][:12]}); start every rank with the same command and files")
     if world.main:
         given = sources(cfg)
         if (path / store.MANIFEST).exists() or cfg.data.store is not None:

@@ -151,6 +151,9 @@ def multi30k_file(
     """A verified local path to one Multi30k file: the user's copy, the cache, or a download."""
     expected = MULTI30K_SHA256[fname]
     local = data_dir if data_dir is not None else os.environ.get("SEQ2ATTN_DATA") or None
+    if local is not None and not Path(local).is_dir():
+        what = "--data-dir" if data_dir is not None else "SEQ2ATTN_DATA"
+        raise DataError(f"{what}={local}: not a directory")
     if local is not None:
         for path in (Path(local) / "multi30k" / fname, Path(local) / fname):
             if path.is_file():

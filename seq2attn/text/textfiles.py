@@ -7,13 +7,14 @@ Every error names the file and, where there is one, the line.
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seq2attn.errors import DataError
-from seq2attn.fsutil import atomic_write_lines
+from seq2attn.fsutil import atomic_write_lines, atomic_write_text, read_limited, regular_sha256
 
 SPLITS = ("train", "dev", "test")
 
@@ -171,9 +172,14 @@ def read_tsv(path: str | Path) -> Parallel:
     return Parallel(src, tgt)
 
 
-def write_splits(splits: Splits, out_dir: str | Path) -> list[Path]:
+PREPARED = ".seq2attn-prepared.json"  # {file name: sha256} of the files write_splits wrote
+
+
+def write_splits(splits: Splits, out_dir: str | Path, *, force: bool = False) -> list[Path]:
     """Write ``{train,dev,test}.{src,tgt}`` into ``out_dir``, each file replaced atomically, and
-    ``{split}.align`` (Pharaoh links, 0-indexed) for the splits that carry gold alignments."""
+    ``{split}.align`` (Pharaoh links, 0-indexed) for the splits that carry gold alignments. A file
+    already there is replaced only when this function wrote it (its sha256 is in ``out_dir``'s
+    ``.seq2attn-prepared.json``) or with ``force``: a user's own ``train.src`` is never lost."""
     out = Path(out_dir)
     jobs = [
         (out / f"{split}.{side}", getattr(getattr(splits, split), side))
@@ -189,10 +195,32 @@ def write_splits(splits: Splits, out_dir: str | Path) -> list[Path]:
                 f"{path.name} sentence {bad}: contains a line break, which would misalign "
                 "the files; remove it"
             )
+    written = _prepared(out)
+    for path, _ in jobs:
+        if not force and (path.exists() or path.is_symlink()) and written.get(path.name) != _digest(path):
+            raise DataError(f"{path}: exists and was not written by seq2attn; pass --force to replace it, "
+                            "or choose another --out (nothing was written)")
     try:
         out.mkdir(parents=True, exist_ok=True)
         for path, lines in jobs:
             atomic_write_lines(path, lines)
+            written[path.name] = _digest(path)
+        atomic_write_text(out / PREPARED, json.dumps(written, indent=2, sort_keys=True) + "\n")
     except OSError as e:
         raise DataError(f"{out}: cannot write ({e.strerror or e})") from None
     return [path for path, _ in jobs]
+
+
+def _prepared(out: Path) -> dict[str, str]:
+    try:
+        record = json.loads(read_limited(out / PREPARED, 1 << 20, follow=False))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return regular_sha256(path)
+    except OSError:
+        return None
