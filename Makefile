@@ -6,7 +6,7 @@ DEMO := runs/dates-demo
 DEMO_DATA := data/dates
 DEMO_MINUTES ?= 2
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test test-lowest lint clean
 
 setup: $(VENV)/.installed
 
@@ -33,8 +33,16 @@ demo: setup
 test: setup
 	$(VENV)/bin/pytest -q
 
+# The lowest versions pyproject.toml allows (constraints-lowest.txt), in their own venv: a supported
+# install must import and run. torch stays at this machine's CPU wheel (see constraints-lowest.txt).
+test-lowest:
+	python3 -m venv .venv-lowest
+	.venv-lowest/bin/python -m pip install -q -c constraints-lowest.txt -e . pytest hypothesis
+	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/test_cli_conventions.py tests/test_cli_translate.py \
+		tests/test_store.py tests/test_tokenizer.py
+
 lint: setup
 	$(VENV)/bin/ruff check seq2attn tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) .venv-lowest runs
