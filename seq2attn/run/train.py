@@ -468,12 +468,28 @@ def _loop(trainer: Trainer) -> TrainState:
     st.minutes = elapsed()
     if last_valid != st.step:
         _validate(trainer, final=True)
-    if tc.average_last and world.main:  # no collective operation inside: the other ranks may finish
-        _average(trainer)
-    if tc.tune_alpha and world.main:
-        _tune_alpha(trainer)
+    if world.main:  # no collective operation inside: the other ranks may finish
+        _after_training(trainer)
     trainer.reporter.stop()
     return st
+
+
+# --- what runs beside the loop: after each validation, after training (rank 0 only) -----------------
+def _after_validation(trainer: Trainer) -> None:
+    """The pictures of this validation: the attention image (and its TensorBoard copy), the curve."""
+    if trainer.cfg.train.attention_image:
+        _attention_image(trainer)
+    if trainer.cfg.train.curve:
+        _picture("the learning curve", trainer, lambda: draw_curve(trainer.out))
+
+
+def _after_training(trainer: Trainer) -> None:
+    """Once the weights are final: average the kept checkpoints, then choose the length penalty on dev
+    (over the weights a model directory loads by default, averaged ones included)."""
+    if trainer.cfg.train.average_last:
+        _average(trainer)
+    if trainer.cfg.train.tune_alpha:
+        _tune_alpha(trainer)
 
 
 def _snapshot_due(tc: TrainConfig, before: float, after: float) -> bool:
@@ -532,10 +548,8 @@ def _validate(trainer: Trainer, *, final: bool = False) -> bool:
     row["best"] = st.bad_validations == 0
     trainer.log(row)
     trainer.reporter.validation(row)
-    if trainer.cfg.train.attention_image and trainer.world.main:
-        _attention_image(trainer)
-    if trainer.cfg.train.curve and trainer.world.main:
-        _picture("the learning curve", trainer, lambda: draw_curve(trainer.out))
+    if trainer.world.main:
+        _after_validation(trainer)
     if stop:
         trainer.reporter.message(f"early stopping: no dev BLEU gain in {st.bad_validations} validations")
     return stop
