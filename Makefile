@@ -30,8 +30,11 @@ demo: setup
 	$(S2A) score $(DEMO)/test.hyp $(DEMO_DATA)/test.tgt --metrics bleu,chrf,exact
 	$(S2A) align -m $(DEMO) "Saturday 21 November 2026"
 
+# one pytest-xdist worker per core (each runs torch on one thread: see tests/conftest.py); TEST_JOBS=0 runs
+# the suite in this process
+TEST_JOBS ?= auto
 test: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --maxprocesses 8
 
 # The lowest versions pyproject.toml allows (constraints-lowest.txt), in their own venv: a supported
 # install must import and run. torch stays at this machine's CPU wheel (see constraints-lowest.txt).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,15 @@ from seq2attn.run.train import train
 from seq2attn.text.corpora import CORPORA, Parallel, generate
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core (pytest-xdist): each worker's torch, and the processes
+    # its tests start, use one thread, since OpenMP threads of two workers on the same cores wait
+    # on each other (a 2-thread torch job slowed 5x here when anything else ran)
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 def write_pair(directory: Path, name: str, data: Parallel) -> tuple[Path, Path]:
