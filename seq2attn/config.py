@@ -163,6 +163,12 @@ class DecodeConfig:
                               ge=0)
     max_len_b: int = option(10, "Output limit a * source length + b: b", metavar="B", example="--max-len-b 10",
                             ge=0)
+    max_input_tokens: int | None = option(
+        None, "Source pieces read per input line, the end of sentence included: a longer line is cut there "
+        "(a warning counts them; Translation.too_long) (null: the model's position limit for a Transformer, "
+        "1024 for a GRU)", metavar="N", example="--max-input-tokens 400", ge=2)
+    max_output_tokens: int = option(1024, "Output pieces at most per sentence, whatever a * source length + b "
+                                    "gives", metavar="N", example="--max-output-tokens 256", ge=1)
     batch_tokens: int = option(4096, "Source tokens per decoding batch (each sentence runs beam-size rows)",
                                example="--batch-tokens 8000", gt=0, ct2=("max_batch_size", None))
     nbest: int = option(1, "Hypotheses per sentence (<= beam; with sampling: independent draws; CLI: JSONL only)",

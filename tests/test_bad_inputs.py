@@ -368,6 +368,24 @@ CASES = [
     Case("model config.yaml hidden_size 2e9", lambda t, m, f: then(write(m / "config.yaml", (
         m / "config.yaml").read_text().replace("hidden_size: 32", "hidden_size: 2000000000", 1)),
         translating(m, f)), 1, "GiB to load"),
+    # 6: nothing the user could not expect is overwritten
+    Case("translate -o the model's weights", lambda t, m, f: translating(m, f) + ["-o", m / "model.safetensors"], 1,
+         "a file of the model"),
+    Case("evaluate -o the model's config", lambda t, m, f: [
+        "evaluate", "-m", m, "--src", f["dev"][0], "--ref", f["dev"][1], "-o", m / "config.yaml"], 1,
+         "a file of the model"),
+    Case("corpora prepare over a user's train.src", lambda t, m, f: [
+        "corpora", "prepare", "copy", "--out", write(t / "corpus" / "train.src", "mine\n").parent], 1,
+         "not written by seq2attn; pass --force"),
+    # 7: one-line fixes
+    Case("--config with a key given twice", lambda t, m, f: training(
+        t, f, "--config", write(t / "twice.yaml", "train:\n  lr: 0.1\n  lr: 0.2\n")), 1, "'lr' is given twice"),
+    Case("align --gold with a link outside the sentence", lambda t, m, f: [
+        "align", "-m", m, "--src", write(t / "a.src", "a b\n"), "--tgt", write(t / "a.tgt", "b a\n"),
+        "--gold", write(t / "a.align", "0-1 99-99\n")], 1, "a.align line 1: link 99-99 is outside"),
+    Case("--data-dir a file", lambda t, m, f: [
+        "corpora", "prepare", "multi30k", "--src-lang", "de", "--tgt-lang", "en", "--out", t / "o",
+        "--data-dir", write(t / "not-a-dir", "x\n")], 1, "not-a-dir: not a directory"),
 ]
 
 
@@ -437,3 +455,22 @@ def test_a_nan_loss_stops_training_and_never_becomes_best(tmp_path, reverse_file
         train(cfg, tmp_path / "m")
     weights = json.loads((tmp_path / "m" / "manifest.json").read_text())["weights"]
     assert weights["best"]["step"] == weights["last"]["step"] == 2
+
+
+def test_one_huge_input_is_cut_the_same_in_the_cli_and_the_api(tiny_model):
+    """Issue 24, 1: a 60,000-token line is cut at the input limit (a warning, Translation.too_long),
+    and the output and the attention kept stay under decode.max_output_tokens."""
+    import seq2attn
+
+    huge = " ".join(["a b c"] * 20_000)
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model), "--max-input-tokens", "50"],
+                           input=huge + "\nb c\n")
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2, result.output
+    assert "1 source lines were longer than the input limit" in result.stderr
+    model = seq2attn.load(tiny_model, device="cpu")
+    cut, whole = model.translate([huge, "b c"], max_input_tokens=50, max_output_tokens=7, max_len_a=100)
+    assert cut.too_long and not whole.too_long and len(cut.src_tokens) == 50
+    assert cut.hyp == result.stdout.splitlines()[0] or len(cut.hyp_tokens) <= 7
+    assert len(cut.hyp_tokens) <= 7 and cut.attention.shape[0] <= 7 and cut.attention.shape[1] == 50
+    default = model.translate(huge)  # a GRU reads 1,024 pieces unless told otherwise
+    assert default.too_long and len(default.src_tokens) == 1024

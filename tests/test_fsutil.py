@@ -124,3 +124,14 @@ def test_corpora_prepare_writes_files_like_open_does(tmp_path):
         pass
     paths = write_splits(load_corpus("copy", src_lang=None, tgt_lang=None, data_dir=None, seed=1), tmp_path / "c")
     assert {mode(p) for p in paths} == {mode(tmp_path / "plain")}
+
+
+def test_json_lines_are_strict_json_even_for_nan_and_infinity():
+    import json
+    import math
+
+    from seq2attn.fsutil import json_line
+
+    line = json_line({"score": math.nan, "nbest": [{"score": -math.inf}], "ok": 1.5}, ensure_ascii=False)
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(c)) == {"score": None, "nbest": [{"score": None}],
+                                                                        "ok": 1.5}

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+
+# typer vendors Click as typer._click since 0.27 and its parameters' type_descriptor is 0.29's, hence
+# typer>=0.29 in pyproject.toml, the lowest version `make test-lowest` installs and runs
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer._click.globals import get_current_context
 from typer.core import TyperCommand, TyperGroup
@@ -285,7 +288,10 @@ def check_not_model_file(path: Path) -> None:
 
 
 def warn_too_long(n: int, limit: int | None) -> None:
-    """One warning for the inputs past the model's position limit (they are translated whole)."""
+    """One warning for the inputs cut at the input limit (``limit``: the model's position limit)."""
+    from seq2attn.nn.models import RNN_INPUT_LIMIT
+
     if n:
-        stderr_console().print(f"warning: {n} source lines are longer than the model's {limit} positions; "
-                               "their translations may be poor")
+        default = f"the model's {limit} positions" if limit else f"{RNN_INPUT_LIMIT:,} for a GRU"
+        stderr_console().print(f"warning: {n} source lines were longer than the input limit ({default}, or "
+                               "--max-input-tokens) and were cut there; their translations miss the rest")

@@ -149,8 +149,9 @@ class Model:
     @property
     def position_limit(self) -> int | None:
         """The longest source (tokens, EOS included) the model has positions for: a Transformer's
-        ``model.max_positions``; None for the GRU. Longer sources are translated whole all the same
-        (``Translation.too_long`` says which)."""
+        ``model.max_positions``; None for the GRU. Longer sources are cut at the input limit
+        (``decode.max_input_tokens``, by default this, or 1,024 pieces for a GRU; ``Translation.too_long``
+        says which)."""
         from seq2attn.nn.models import position_limit
 
         return position_limit(self.cfg.model)

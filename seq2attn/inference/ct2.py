@@ -36,9 +36,16 @@ import torch
 from seq2attn.config import DecodeConfig
 from seq2attn.errors import CheckpointError, ConfigError, DataError
 from seq2attn.inference.export import EXPORT_MARKER, verify_export
-from seq2attn.inference.translate import Result, Translation, empty, keep_best, mark_too_long
+from seq2attn.inference.translate import (
+    Result,
+    Translation,
+    cut_sources,
+    empty,
+    keep_best,
+    mark_too_long,
+)
 from seq2attn.modeldir.checkpoint import load_config
-from seq2attn.nn.models import position_limit
+from seq2attn.nn.models import input_limit
 from seq2attn.special import BOS, EOS, PAD
 from seq2attn.text.tokenizer import TextCodec
 
@@ -64,7 +71,7 @@ def describe(directory: Path) -> str:
 
 def _limit(n_src: int, decode: DecodeConfig) -> int:
     """The output limit of search.max_lengths for a source of ``n_src`` pieces (EOS not counted)."""
-    return max(1, int(n_src * decode.max_len_a + decode.max_len_b))
+    return max(1, min(int(n_src * decode.max_len_a + decode.max_len_b), decode.max_output_tokens))
 
 
 class CT2Engine:
@@ -114,11 +121,11 @@ class CT2Engine:
                               "chosen at export (heads averaged); use the seq2attn model directory")
 
     # --- text <-> pieces ------------------------------------------------------------------------
-    def _sources(self, texts: Sequence[str]) -> tuple[list[list[str]], list[bool]]:
-        ids = self.codec.encode(list(texts), side="src")
-        limit = position_limit(self.cfg.model)
-        return ([self.codec.tokens(x, side="src") for x in ids],
-                [limit is not None and len(x) + 1 > limit for x in ids])
+    def _sources(self, texts: Sequence[str], decode: DecodeConfig) -> tuple[list[list[str]], list[bool]]:
+        """Source pieces cut at the input limit, as PyTorch decoding cuts them, and which were cut."""
+        ids, cut = cut_sources(self.codec.encode(list(texts), side="src"),
+                               input_limit(self.cfg.model, decode.max_input_tokens))
+        return [self.codec.tokens(x, side="src") for x in ids], cut
 
     def _translation(self, text: str, src: list[str], pieces: list[str], score: float,
                      attention: list[list[float]] | None) -> Translation:
@@ -170,7 +177,7 @@ class CT2Engine:
                   attention: bool = True) -> Result:
         translator = self.translator(decode.precision)
         options = self._options(decode, attention=attention)
-        sources, too_long = self._sources(texts)
+        sources, too_long = self._sources(texts, decode)
         out = [empty(t) for t in texts]
         todo = sorted((i for i, s in enumerate(sources) if s), key=lambda i: len(sources[i]))
         if progress is not None and len(todo) < len(texts):
@@ -203,8 +210,9 @@ class CT2Engine:
         if len(texts) != len(targets):
             raise DataError(f"{len(texts)} sources but {len(targets)} targets; they must be line-aligned")
         translator = self.translator(decode.precision)
-        sources, too_long = self._sources(texts)
-        tgt = [self.codec.tokens(x, side="tgt") for x in self.codec.encode(list(targets), side="tgt")]
+        sources, too_long = self._sources(texts, decode)
+        tgt = [self.codec.tokens(x[: decode.max_output_tokens], side="tgt")
+               for x in self.codec.encode(list(targets), side="tgt")]
         out = [empty(t) for t in texts]
         todo = [i for i in range(len(texts)) if sources[i] and tgt[i]]
         if todo:

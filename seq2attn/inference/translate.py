@@ -21,7 +21,7 @@ from seq2attn.inference.alignment import hard_links
 from seq2attn.inference.alignment import pharaoh as pharaoh_links
 from seq2attn.modeldir.checkpoint import Loaded
 from seq2attn.nn.batches import make_batches
-from seq2attn.nn.models import position_limit
+from seq2attn.nn.models import input_limit
 from seq2attn.nn.runtime import autocast, check_precision, for_precision
 from seq2attn.nn.search import Hypothesis, check_decode, force_decode, search
 from seq2attn.special import EOS
@@ -41,7 +41,7 @@ class Translation:
     norm_score: float | None = None  # score after the length penalty (None: same as score)
     nbest: list[Translation] = field(default_factory=list)  # best first, this one first; only when
     # decode.nbest > 1
-    too_long: bool = False  # the source passed the model's position limit (translated whole all the same)
+    too_long: bool = False  # the source passed the input limit (decode.max_input_tokens) and was cut there
 
     def __post_init__(self) -> None:
         if self.norm_score is None:
@@ -99,15 +99,20 @@ def _cut(text: str, limit: int = 40) -> str:
 @dataclass
 class Result:
     translations: list[Translation]
-    too_long: int  # sources past the model's position limit
+    too_long: int  # sources cut at the input limit
 
 
-def _encode_sources(loaded: Loaded, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
-    """Source ids in full (data.max_length filters training pairs, it does not cut inputs), and
-    which sources pass the model's position limit, counting the EOS the search appends."""
+def cut_sources(ids: list[list[int]], limit: int) -> tuple[list[list[int]], list[bool]]:
+    """Each source cut to ``limit - 1`` pieces (the EOS the search appends makes ``limit``), and
+    which were cut."""
+    return [x[: limit - 1] for x in ids], [len(x) + 1 > limit for x in ids]
+
+
+def _encode_sources(loaded: Loaded, texts: Sequence[str], decode: DecodeConfig) -> tuple[list[list[int]], list[bool]]:
+    """Source ids cut to the input limit (decode.max_input_tokens, else the model's position limit,
+    else a GRU's 1,024), and which were cut: one input's work and memory stay bounded."""
     ids = loaded.codec.encode(list(texts), side="src")
-    limit = position_limit(loaded.cfg.model)
-    return ids, [limit is not None and len(x) + 1 > limit for x in ids]
+    return cut_sources(ids, input_limit(loaded.cfg.model, decode.max_input_tokens))
 
 
 def keep_best(options: list[Translation], *, nbest: bool) -> Translation:
@@ -145,7 +150,7 @@ def translate(loaded: Loaded, texts: Sequence[str], *, decode: DecodeConfig, dev
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
     model = for_precision(loaded.model, decode.precision)
-    src_ids, too_long = _encode_sources(loaded, texts)
+    src_ids, too_long = _encode_sources(loaded, texts, decode)
     todo = [i for i, ids in enumerate(src_ids) if ids]
     out = [empty(t) for t in texts]
     if progress is not None and len(todo) < len(texts):
@@ -173,8 +178,8 @@ def force(loaded: Loaded, texts: Sequence[str], targets: Sequence[str], *, decod
     device = torch.device(device)
     check_precision(decode.precision, device, option="decode.precision")
     model = for_precision(loaded.model, decode.precision)
-    src_ids, too_long = _encode_sources(loaded, texts)
-    tgt_ids = loaded.codec.encode(list(targets), side="tgt")
+    src_ids, too_long = _encode_sources(loaded, texts, decode)
+    tgt_ids = [x[: decode.max_output_tokens] for x in loaded.codec.encode(list(targets), side="tgt")]
     todo = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if s and t]
     out = [empty(t) for t in texts]
     for batch in make_batches(src_ids, tgt_ids, batch_tokens=decode.batch_tokens, indices=todo):

@@ -37,10 +37,11 @@ class Hypothesis:
             self.norm_score = self.score
 
 
-def max_lengths(src_lengths: Tensor, *, max_len_a: float, max_len_b: int) -> Tensor:
-    """Per-sentence output limit ``a * source_length + b`` (source EOS not counted), at least 1."""
+def max_lengths(src_lengths: Tensor, *, max_len_a: float, max_len_b: int, cap: int | None = None) -> Tensor:
+    """Per-sentence output limit ``a * source_length + b`` (source EOS not counted), at least 1 and
+    at most ``cap`` (decode.max_output_tokens: the work and the attention kept per sentence)."""
     real = (src_lengths - 1).clamp(min=0).float()
-    return (real * max_len_a + max_len_b).floor().long().clamp(min=1)
+    return (real * max_len_a + max_len_b).clamp(max=cap or float("inf")).floor().long().clamp(min=1)
 
 
 def length_penalty(length: Tensor | int, alpha: float) -> Tensor | float:
@@ -78,7 +79,7 @@ def check_decode(decode: DecodeConfig) -> None:
 
 # --- greedy and sampling: one row per hypothesis -----------------------------------------------
 def _walk(model: nn.Module, batch: Batch, *, pick: Callable[[Tensor], Tensor], max_len_a: float, max_len_b: int,
-          copies: int = 1, no_repeat_ngram: int | None = None) -> list[Hypothesis]:
+          copies: int = 1, no_repeat_ngram: int | None = None, max_output: int | None = None) -> list[Hypothesis]:
     """Decode ``copies`` rows per sentence, choosing each token with ``pick((N, V) log-probs) -> (N,)``.
 
     Finished rows leave the batch (encoder output and state are index-selected down to the live
@@ -91,7 +92,7 @@ def _walk(model: nn.Module, batch: Batch, *, pick: Callable[[Tensor], Tensor], m
         enc = enc.index_select(torch.arange(len(batch), device=device).repeat_interleave(copies))
         src_lengths = src_lengths.repeat_interleave(copies)
     N = len(src_lengths)
-    limits = max_lengths(src_lengths, max_len_a=max_len_a, max_len_b=max_len_b).to(device)
+    limits = max_lengths(src_lengths, max_len_a=max_len_a, max_len_b=max_len_b, cap=max_output).to(device)
     state = model.init_state(enc)
     live = torch.arange(N, device=device)  # original row of each live row
     prev = torch.full((N,), BOS_ID, dtype=torch.long, device=device)
@@ -140,10 +141,10 @@ def _assemble(steps: list[tuple[Tensor, Tensor, Tensor]], scores: Tensor, src_le
 
 @torch.inference_mode()
 def greedy(model: nn.Module, batch: Batch, *, max_len_a: float = 1.5, max_len_b: int = 10,
-           no_repeat_ngram: int | None = None) -> list[Hypothesis]:
+           no_repeat_ngram: int | None = None, max_output: int | None = None) -> list[Hypothesis]:
     """Pick the most likely token at every step, for all sentences of the batch at once."""
     return _walk(model, batch, pick=lambda logp: logp.argmax(dim=-1), max_len_a=max_len_a, max_len_b=max_len_b,
-                 no_repeat_ngram=no_repeat_ngram)
+                 no_repeat_ngram=no_repeat_ngram, max_output=max_output)
 
 
 def _sampler(*, temperature: float, top_k: int | None, top_p: float | None,
@@ -167,7 +168,8 @@ def _sampler(*, temperature: float, top_k: int | None, top_p: float | None,
 @torch.inference_mode()
 def sample(model: nn.Module, batch: Batch, *, temperature: float = 1.0, top_k: int | None = None,
            top_p: float | None = None, max_len_a: float, max_len_b: int, nbest: int = 1,
-           no_repeat_ngram: int | None = None, generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
+           no_repeat_ngram: int | None = None, generator: torch.Generator | None = None,
+           max_output: int | None = None) -> list[list[Hypothesis]]:
     """Draw ``nbest`` translations per sentence token by token from the (tempered, top-k / top-p
     truncated) model distribution, e.g. for back-translation. Scores are the model's own
     log-probabilities of the drawn tokens (before temperature and truncation); each sentence's
@@ -176,7 +178,7 @@ def sample(model: nn.Module, batch: Batch, *, temperature: float = 1.0, top_k: i
         generator = torch.Generator(device=batch.src.device).manual_seed(DecodeConfig.seed)
     pick = _sampler(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
     rows = _walk(model, batch, pick=pick, max_len_a=max_len_a, max_len_b=max_len_b, copies=nbest,
-                 no_repeat_ngram=no_repeat_ngram)
+                 no_repeat_ngram=no_repeat_ngram, max_output=max_output)
     return [sorted(rows[i * nbest:(i + 1) * nbest], key=lambda h: -h.score) for i in range(len(batch))]
 
 
@@ -272,7 +274,8 @@ def _advance(beams: _Beams, logp: Tensor, *, t: int, offset: int, K: int, alpha:
 
 @torch.inference_mode()
 def beam_search(model: nn.Module, batch: Batch, *, beam_size: int, alpha: float = 0.0, max_len_a: float,
-                max_len_b: int, nbest: int = 1, no_repeat_ngram: int | None = None) -> list[list[Hypothesis]]:
+                max_len_b: int, nbest: int = 1, no_repeat_ngram: int | None = None,
+                max_output: int | None = None) -> list[list[Hypothesis]]:
     """Batched beam search over B x K rows: the ``nbest`` best hypotheses per sentence, best first
     by ``norm_score`` (``score`` / GNMT length penalty with ``alpha``; 0 ranks by log-prob).
 
@@ -291,7 +294,7 @@ def beam_search(model: nn.Module, batch: Batch, *, beam_size: int, alpha: float 
     scores[:, 0] = 0.0  # the K rows of a sentence start equal: open one, or the beam fills with copies
     empty = torch.zeros(B * K, 0, dtype=torch.long, device=device)
     beams = _Beams(torch.arange(B, device=device),
-                   max_lengths(batch.src_lengths, max_len_a=max_len_a, max_len_b=max_len_b).to(device),
+                   max_lengths(batch.src_lengths, max_len_a=max_len_a, max_len_b=max_len_b, cap=max_output).to(device),
                    scores, empty, empty, torch.zeros(B, dtype=torch.long, device=device),
                    torch.full((B, nbest), float("-inf"), device=device))
     ended: list[_Ended] = []
@@ -350,7 +353,8 @@ def search(model: nn.Module, batch: Batch, *, decode: DecodeConfig,
            generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
     """The search ``decode`` asks for: sampling, greedy (beam 1) or beam search; n-best per sentence."""
     check_decode(decode)
-    limits = {"max_len_a": decode.max_len_a, "max_len_b": decode.max_len_b, "no_repeat_ngram": decode.no_repeat_ngram}
+    limits = {"max_len_a": decode.max_len_a, "max_len_b": decode.max_len_b, "no_repeat_ngram": decode.no_repeat_ngram,
+              "max_output": decode.max_output_tokens}
     if decode.sample:
         return sample(model, batch, temperature=decode.temperature, top_k=decode.top_k, top_p=decode.top_p,
                       nbest=decode.nbest, generator=generator, **limits)

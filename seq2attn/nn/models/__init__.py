@@ -103,6 +103,16 @@ def position_limit(cfg: ModelConfig) -> int | None:
     return _backend(cfg).position_limit(cfg)
 
 
+RNN_INPUT_LIMIT = 1024  # source pieces a GRU reads per input unless decode.max_input_tokens says otherwise
+
+
+def input_limit(cfg: ModelConfig, max_input_tokens: int | None) -> int:
+    """Source pieces (EOS included) read per input: ``decode.max_input_tokens``, else the model's
+    position limit (a Transformer), else :data:`RNN_INPUT_LIMIT`. Longer inputs are cut there, so
+    one input's work and memory are bounded."""
+    return max_input_tokens or position_limit(cfg) or RNN_INPUT_LIMIT
+
+
 def set_alignment(model: nn.Module, *, layer: int | None, head: int | None) -> None:
     """Pick the attention a model returns (Transformer: decoder layer and head, None = last layer,
     average of heads). Backends without layers/heads to choose from accept only None."""
@@ -118,4 +128,4 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = ["BACKENDS", "Features", "ForwardOutput", "StepOutput", "build_model", "check_config",
-           "count_parameters", "position_limit", "set_alignment"]
+           "count_parameters", "input_limit", "position_limit", "set_alignment"]
