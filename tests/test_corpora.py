@@ -454,13 +454,24 @@ def test_write_splits_round_trip(tmp_path):
     paths = write_splits(splits, out)
     names = ["train.src", "train.tgt", "dev.src", "dev.tgt", "test.src", "test.tgt"]
     assert paths == [out / n for n in names]
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temp files left
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, ".seq2attn-prepared.json"])  # no temp files
     for split in ("train", "dev", "test"):
         back = read_parallel(out / f"{split}.src", out / f"{split}.tgt")
         assert back == getattr(splits, split)
     small = Splits(*(Parallel(["x", ""], ["y", ""]),) * 3, src_lang="src", tgt_lang="tgt")
     write_splits(small, out)  # replaces the files already there
     assert read_lines(out / "dev.tgt") == ["y", ""]
+
+
+def test_write_splits_never_replaces_a_users_file_without_force(tmp_path):
+    mine = tmp_path / "train.src"
+    mine.write_text("my own corpus\n")
+    with pytest.raises(DataError, match="train.src: exists and was not written by seq2attn; pass --force"):
+        write_splits(load_corpus("reverse"), tmp_path)
+    assert mine.read_text() == "my own corpus\n" and sorted(p.name for p in tmp_path.iterdir()) == ["train.src"]
+    write_splits(load_corpus("reverse"), tmp_path, force=True)
+    assert mine.read_text() != "my own corpus\n"
+    write_splits(load_corpus("copy"), tmp_path)  # its own files: replaced without --force
 
 
 def test_write_splits_refuses_line_breaks(tmp_path):
