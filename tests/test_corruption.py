@@ -189,3 +189,46 @@ def test_one_damaged_file_gives_the_original_output_or_one_line(data, targets):
                        and not k.startswith("new")]
             assert not written, (kind, name, how, command, written)
             shutil.rmtree(root / "new", ignore_errors=True)
+
+
+def _permuted(path: Path) -> None:
+    import json
+
+    tok = json.loads(path.read_text())
+    vocab = tok["model"]["vocab"]
+    words = [w for w, i in sorted(vocab.items(), key=lambda x: x[1]) if i > 3]
+    vocab.update(zip(words, [vocab[w] for w in words[1:] + words[:1]]))
+    path.write_text(json.dumps(tok))
+
+
+@pytest.mark.parametrize(("name", "damage_it", "fragment"), [
+    ("tokenizer.json", _permuted, "tokenizer.json: sha256 does not match"),
+    ("shared_vocabulary.json", lambda p: p.write_text('["<pad>"]'), "shared_vocabulary.json: sha256 does not match"),
+    ("model.bin", lambda p: (p.unlink(), os.mkfifo(p)), "model.bin: not a regular file"),
+    ("extra.txt", lambda p: p.write_text("x"), "extra.txt: not listed in"),
+])
+def test_a_damaged_export_is_refused_in_one_line(export_dir, sources, tmp_path, name, damage_it, fragment):
+    """Issue 24, 3: the cases found by hand (a replaced tokenizer translated into other words, a short
+    vocabulary gave a traceback, a FIFO as model.bin hung), through the CLI and seq2attn.load."""
+    import seq2attn
+
+    if export_dir is None:
+        pytest.skip("needs ctranslate2")
+    copy = Path(shutil.copytree(export_dir, tmp_path / "e"))
+    damage_it(copy / name)
+    with alarm(SECONDS):
+        result = run("translate", "-m", copy, "-i", sources)
+        with pytest.raises(seq2attn.Seq2AttnError, match=fragment):
+            seq2attn.load(copy, device="cpu")
+    assert result.exit_code == 1 and result.stderr.startswith("seq2attn: error:") and fragment in result.stderr
+
+
+def test_load_raises_only_seq2attn_errors(tiny_model, tmp_path):
+    """Issue 24, 5: a hostile config.yaml (a 2e9 hidden size) through seq2attn.load is a Seq2AttnError."""
+    import seq2attn
+
+    copy = Path(shutil.copytree(tiny_model, tmp_path / "m"))
+    text = (copy / "config.yaml").read_text()
+    (copy / "config.yaml").write_text(text.replace("hidden_size: 32", "hidden_size: 2000000000", 1))
+    with pytest.raises(seq2attn.Seq2AttnError, match="GiB to load"):
+        seq2attn.load(copy, device="cpu")
