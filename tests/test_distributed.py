@@ -90,3 +90,24 @@ def test_ctrl_c_under_torchrun_saves_once_and_resumes(tmp_path, reverse_files):
                           capture_output=True, text=True, timeout=240, env=env, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert load(out, which="last").info["step"] == step + 4
+
+
+@pytest.mark.slow
+def test_ranks_with_different_configs_stop_together_in_one_line(tmp_path, reverse_files):
+    """Issue 24, 7: rank 1 given another train.lr than rank 0 (a wrapper adds it by RANK): every rank
+    stops before training with the same one line, not with DDP tracebacks."""
+    (src, tgt), (dsrc, dtgt) = reverse_files["train"], reverse_files["dev"]
+    wrapper = tmp_path / "ranked.py"
+    wrapper.write_text("import os, sys\nfrom seq2attn.cli.main import app\n"
+                       "sys.argv = ['seq2attn', *sys.argv[1:], '--set', "
+                       "'train.lr=' + ('0.001' if os.environ['RANK'] == '0' else '0.002')]\napp()\n")
+    sets = [a for s in SETS for a in ("--set", s)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(wrapper), "train", "--out", str(tmp_path / "ddp"), "--train", str(src), str(tgt),
+                           "--dev", str(dsrc), str(dtgt), *sets],
+                          capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert done.returncode != 0
+    assert done.stderr.count("seq2attn: error: rank 1's configuration differs from rank 0's") == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr.split("seq2attn: error:")[0], done.stderr[-3000:]
