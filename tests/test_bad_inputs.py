@@ -474,3 +474,16 @@ def test_one_huge_input_is_cut_the_same_in_the_cli_and_the_api(tiny_model):
     assert len(cut.hyp_tokens) <= 7 and cut.attention.shape[0] <= 7 and cut.attention.shape[1] == 50
     default = model.translate(huge)  # a GRU reads 1,024 pieces unless told otherwise
     assert default.too_long and len(default.src_tokens) == 1024
+
+
+def test_an_oserror_without_a_file_name_is_not_blamed_on_stdout(tmp_path, monkeypatch):
+    """Issue 24, 7: a full disk while writing a file named nowhere in the error said '<stdout>: ...'."""
+    import seq2attn.text.textfiles
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(seq2attn.text.textfiles, "read_lines", full_disk)
+    hyp = write(tmp_path / "h", "a\n")
+    result = runner.invoke(app, ["score", str(hyp), str(hyp)])
+    assert result.exit_code == 1 and result.stderr == "seq2attn: error: No space left on device\n"
