@@ -487,3 +487,13 @@ def test_an_oserror_without_a_file_name_is_not_blamed_on_stdout(tmp_path, monkey
     hyp = write(tmp_path / "h", "a\n")
     result = runner.invoke(app, ["score", str(hyp), str(hyp)])
     assert result.exit_code == 1 and result.stderr == "seq2attn: error: No space left on device\n"
+
+
+def test_a_run_removes_stale_temporary_files_of_its_own_names_only(tiny_model, tmp_path):
+    """Issue 24, 7: each kill -9 left a .curve.png.*.tmp that no run removed."""
+    from seq2attn.run.rundir import claim
+
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    stale, mine = write(model / ".curve.png.x1y2.tmp", b"half a picture"), write(model / ".curve.png.notes", "keep")
+    claim(model, resume=True).release()
+    assert not stale.exists() and mine.read_text() == "keep"
