@@ -72,7 +72,7 @@ def one_call(engine, texts: list[str], decode, cut: list[int] | None = None) -> 
 
     translator = engine.translator(decode.precision)
     options = engine._options(decode, attention=False)
-    sources, _ = engine._sources(texts)
+    sources, _ = engine._sources(texts, decode)
     todo = sorted((i for i, s in enumerate(sources) if s), key=lambda i: len(sources[i]))
     limits = [_limit(len(s), decode) for s in sources]
     out: list[list[str]] = [[] for _ in texts]

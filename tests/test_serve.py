@@ -430,33 +430,45 @@ def test_concurrent_requests_are_batched_and_equal_single_ones(rnn):
 # --- the process: start, serve, SIGTERM during a burst ---------------------------------------------
 def test_sigterm_during_a_burst_answers_every_accepted_request(tiny_model):
     proc, url = start_server(tiny_model, "--window-ms", "20")
-    try:
-        n = 12
-        texts = [" ".join("abcdefghijklmnop"[(i + k) % 16] for k in range(12)) for i in range(48)]
+    n = 12
+    sent: list[int] = []  # sentences per request, one entry per request sent
+
+    def burst(sentences: int) -> tuple[list, list[threading.Thread], int]:
+        """n requests at once; returns when each is in the server or answered, with the in-flight count."""
+        texts = [" ".join("abcdefghijklmnop"[(i + k) % 16] for k in range(12)) for i in range(sentences)]
         results: list = [None] * n
 
         def send(i):
             try:
-                results[i] = httpx.post(url + "/v1/translate", json={"texts": texts, "beam": 8}, timeout=60)
+                results[i] = httpx.post(url + "/v1/translate", json={"texts": texts, "beam": 8}, timeout=120)
             except httpx.HTTPError as e:
                 results[i] = e
 
         threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 30
+        sent.extend([sentences] * n)
+        deadline = time.monotonic() + 60
         while True:  # until every request is accepted: in the server now, or answered already
             done = sum(r is not None for r in results)  # read first: a request answered meanwhile is missed,
-            in_flight = httpx.get(url + "/v1/health", timeout=5).json()["in_flight"]  # never counted twice
+            in_flight = httpx.get(url + "/v1/health", timeout=30).json()["in_flight"]  # never counted twice
             if done + in_flight >= n:
-                break
+                return results, threads, in_flight
             assert time.monotonic() < deadline
             time.sleep(0.01)
+
+    try:
+        for sentences in (48, 192, 768):  # a machine fast enough to answer the whole burst first gets a larger one
+            results, threads, in_flight = burst(sentences)
+            if in_flight > 0:
+                break
+            for t in threads:
+                t.join(120)
         assert in_flight > 0  # SIGTERM lands while requests are being decoded or wait for it
         proc.send_signal(signal.SIGTERM)
         for t in threads:
-            t.join(60)
-        code = proc.wait(60)
+            t.join(120)
+        code = proc.wait(120)
         err = proc.stderr.read().decode()
     finally:
         if proc.poll() is None:
@@ -464,9 +476,10 @@ def test_sigterm_during_a_burst_answers_every_accepted_request(tiny_model):
     assert code == 0, err
     statuses = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
     assert statuses == [200] * n, statuses
-    assert all(len(r.json()["translations"]) == len(texts) for r in results)
+    assert all(len(r.json()["translations"]) == sentences for r in results)
     lines = [x for x in err.splitlines() if '"POST /v1/translate"' in x]
-    assert len(lines) == n and all(" 200 sentences=48 " in x for x in lines), err
+    assert len(lines) == len(sent), err
+    assert all(f" 200 sentences={k} " in x for x, k in zip(lines, sent)), err
     assert "Traceback" not in err
     with pytest.raises(httpx.TransportError):  # and it takes no more
         httpx.get(url + "/v1/health", timeout=2)
