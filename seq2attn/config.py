@@ -28,96 +28,6 @@ ATTENTION_NAMES = ("dot", "scaled_dot", "general", "additive", "concat", "multih
 DEFAULT_ATTENTION = {"bahdanau": "additive", "luong": "general"}
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    corpus: str | None = None  # a registry name (seq2attn corpora list), or None for files
-    src_lang: str | None = None  # source language of a multilingual corpus (--src-lang)
-    tgt_lang: str | None = None  # target language (--tgt-lang)
-    train: tuple[str, str] | None = None  # (source file, target file)
-    dev: tuple[str, str] | None = None  # (source file, target file) for validation
-    data_dir: str | None = None  # local copy of downloadable corpora; else $SEQ2ATTN_DATA
-    max_length: int = 100  # training pairs longer than this (in tokens) are dropped and counted
-    dev_size: int | None = None  # use only the first N dev pairs for validation (None: all)
-    store: str | None = None  # a binarized corpus (seq2attn preprocess); None: built into the model directory
-
-
-@dataclass(frozen=True)
-class TokenizerConfig:
-    kind: Literal["bpe", "unigram", "wordlevel", "char"] = "bpe"  # subword algorithm, or words, or characters
-    vocab_size: int = 8000  # upper bound; char and wordlevel stop at what the data has
-    joint: bool = True  # one vocabulary for source and target
-    normalization: Literal["nfkc", "nfc", "nfd", "nfkd", "none"] = "nfkc"  # Unicode normalization of all text
-    lowercase: bool = False  # lowercase all text before tokenizing
-    min_frequency: int = 1  # pieces seen fewer times are left out of the vocabulary
-    train_lines: int = 1_000_000  # pairs sampled (seeded) from the training data to learn the vocabulary
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    backend: Literal["rnn", "transformer"] = "rnn"  # GRU encoder-decoder with attention, or Transformer
-    decoder: Literal["bahdanau", "luong"] = "bahdanau"  # rnn: how the decoder uses attention (the wiring)
-    attention: str | None = None  # a name from seq2attn.nn.attention.ATTENTIONS; None: the wiring's default
-    attention_size: int | None = None  # hidden size of additive/concat/multihead (None: dec size)
-    heads: int = 4  # for the multihead scorer
-    emb_size: int = 256  # token embedding size
-    hidden_size: int = 256  # encoder GRU units per direction
-    dec_hidden_size: int = 512  # decoder GRU units
-    enc_layers: int = 1  # encoder layers
-    dec_layers: int = 1  # decoder layers
-    dropout: float = 0.2  # dropout probability, in [0, 1)
-    input_feeding: bool = True  # Luong wiring only
-    # transformer backend: emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
-    ff_size: int = 1024  # position-wise feed-forward inner size
-    activation: Literal["relu", "gelu"] = "relu"  # of the feed-forward
-    norm: Literal["pre", "post"] = "pre"  # layer norm before each sub-layer (pre) or after the residual (post)
-    positional: Literal["sinusoidal", "learned"] = "sinusoidal"  # position encoding: fixed, or a learned table
-    max_positions: int = 1024  # position table size; learned positions past it reuse the last one
-    attention_dropout: float = 0.1  # on attention weights
-    share_embeddings: bool | Literal["auto"] = "auto"  # one source/target embedding; auto: when tokenizer.joint
-    align_layer: int | None = None  # decoder layer whose cross-attention is the alignment (None: the last)
-    align_head: int | None = None  # head of that layer (None: the average over heads)
-    tie_embeddings: bool = False  # decoder input embedding = output projection
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    lr: float = 1e-3  # learning rate (the peak, with warm-up schedules)
-    batch_tokens: int = 4096  # padded tokens per batch: (longest of max(src, tgt) + 1) x sentences, not real tokens
-    accum_steps: int = 1  # batches per optimizer step (per rank under torchrun): gradients are summed
-    max_steps: int | None = None  # stop after this many optimizer steps (None: no limit)
-    max_epochs: int | None = None  # stop after this many passes over the training data (None: no limit)
-    max_minutes: float | None = None  # wall-clock budget
-    clip_norm: float | None = 1.0  # clip the gradient norm to this (None: no clipping)
-    weight_decay: float = 0.0  # decoupled (AdamW): w -= lr * weight_decay * w at every update
-    adam_betas: tuple[float, float] = (0.9, 0.999)  # Transformers usually train better with (0.9, 0.98)
-    label_smoothing: float = 0.0  # label-smoothed cross-entropy, in [0, 1)
-    validate_every: int = 500  # steps
-    patience: int | None = 8  # validations without dev BLEU gain before stopping; None: off
-    lr_decay: float | None = 0.5  # on plateau of dev BLEU; None: constant learning rate
-    lr_patience: int = 3  # plateau: validations without dev BLEU gain before lr *= lr_decay
-    min_lr: float = 1e-5  # the learning rate never goes below this
-    # noam: linear warm-up, then 1/sqrt(step); cosine: linear warm-up, then down to min_lr at max_steps;
-    # budget: linear warm-up, then down to min_lr exactly when the budget (max_minutes of training
-    # time, validations excluded, and/or max_steps) runs out (seq2attn/run/optim.py)
-    schedule: Literal["plateau", "noam", "cosine", "constant", "budget"] = "plateau"
-    warmup_steps: int = 4000  # noam, cosine, budget: steps to reach train.lr (the peak)
-    budget_decay: Literal["linear", "cosine"] = "linear"  # budget: the shape of the decay after warm-up
-    # budget with average_last N: the N kept checkpoints are spread evenly over this final fraction of
-    # the budget (a snapshot at each of N-1 marks, without validation, and the final checkpoint)
-    average_span: float = 0.3
-    seed: int = 1  # random seed (CPU runs repeat exactly)
-    device: str = "auto"  # auto, cpu, cuda or cuda:N
-    threads: int | None = None  # CPU threads for torch; None: torch's default
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16: autocast; fp16: CUDA only, with a loss scaler
-    log_every: int = 20  # steps between training-loss rows in metrics.jsonl
-    attention_image: bool = True  # draw attention/step-N.png of the first dev pair at each validation
-    curve: bool = True  # redraw curve.png (dev BLEU and loss against steps and minutes) at each validation
-    tensorboard: bool = False  # also write the scalars and attention images to tensorboard/ (the tensorboard extra)
-    valid_beam: int | None = None  # validate with beam search of this size (decode.alpha); None: greedy
-    average_last: int | None = None  # keep the last N validation checkpoints and average them; None: off
-    tune_alpha: bool = False  # after training: choose decode.alpha on dev (seq2attn tune-alpha) and save it
-
-
 def option(default: Any, help: str, *, name: str | None = None, short: str | None = None, metavar: str = "N",
            example: str, ge: float | None = None, gt: float | None = None, le: float | None = None,
            ct2: tuple[str, Any] | None = None) -> Any:
@@ -130,23 +40,145 @@ def option(default: Any, help: str, *, name: str | None = None, short: str | Non
                                             "example": example, "ge": ge, "gt": gt, "le": le, "ct2": ct2})
 
 
+def bound(default: Any, *, ge: float | None = None, gt: float | None = None, lt: float | None = None,
+          le: float | None = None) -> Any:
+    """A config field with a range, checked by its section's ``__post_init__`` (:func:`check_ranges`);
+    its help is the comment that ends its line (``seq2attn config --defaults`` reads it)."""
+    return field(default=default, metadata={"ge": ge, "gt": gt, "lt": lt, "le": le})
+
+
+def range_text(meta: Any) -> str:
+    """A field's declared bounds in words: ``"in [0, 1)"``, ``"> 0"``, ``">= 8"``; "" when it has none."""
+    ge, gt, lt, le = (meta.get(k) for k in ("ge", "gt", "lt", "le"))
+    low = f"[{ge:g}" if ge is not None else f"({gt:g}" if gt is not None else None
+    high = f"{le:g}]" if le is not None else f"{lt:g})" if lt is not None else None
+    if low and high:
+        return f"in {low}, {high}"
+    return " and ".join(f"{op} {v:g}" for op, v in ((">=", ge), (">", gt), ("<", lt), ("<=", le)) if v is not None)
+
+
 def check_ranges(section: str, obj: Any) -> None:
-    """The ``ge``/``gt``/``le`` bounds of every :func:`option` field of ``obj``, one ConfigError naming
-    ``section.key`` for the first value out of range."""
+    """The ``ge``/``gt``/``lt``/``le`` bounds of every :func:`option` or :func:`bound` field of ``obj``,
+    one ConfigError naming ``section.key`` for the first value out of range."""
     for f in dataclasses.fields(obj):
         meta, value = f.metadata, getattr(obj, f.name)
         if not meta or value is None or isinstance(value, (bool, str)):
             continue
-        ge, gt, le = meta.get("ge"), meta.get("gt"), meta.get("le")
-        if (ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le):
+        ge, gt, lt, le = (meta.get(k) for k in ("ge", "gt", "lt", "le"))
+        if ((ge is None or value >= ge) and (gt is None or value > gt) and (lt is None or value < lt)
+                and (le is None or value <= le)):
             continue
-        if gt is not None and le is not None:
-            rule = f"must be in ({gt:g}, {le:g}]"
-        else:
-            rule = " and ".join(r for r in (ge is not None and f"must be >= {ge:g}", gt is not None and
-                                            f"must be > {gt:g}", le is not None and f"must be <= {le:g}") if r)
+        rule = "must be " + range_text(meta)
         optional = type(None) in get_args(get_type_hints(type(obj))[f.name])
         raise ConfigError(f"{section}.{f.name}={_show(value)}; {rule}{' or null' if optional else ''}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    corpus: str | None = None  # a registry name (seq2attn corpora list), or None for files
+    src_lang: str | None = None  # source language of a multilingual corpus (--src-lang)
+    tgt_lang: str | None = None  # target language (--tgt-lang)
+    train: tuple[str, str] | None = None  # (source file, target file)
+    dev: tuple[str, str] | None = None  # (source file, target file) for validation
+    data_dir: str | None = None  # local copy of downloadable corpora; else $SEQ2ATTN_DATA
+    max_length: int = bound(100, gt=0)  # training pairs longer than this (in tokens) are dropped and counted
+    dev_size: int | None = bound(None, gt=0)  # use only the first N dev pairs for validation (None: all)
+    store: str | None = None  # a binarized corpus (seq2attn preprocess); None: built into the model directory
+
+    def __post_init__(self) -> None:
+        check_ranges("data", self)
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    kind: Literal["bpe", "unigram", "wordlevel", "char"] = "bpe"  # subword algorithm, or words, or characters
+    vocab_size: int = bound(8000, ge=8)  # upper bound; char and wordlevel stop at what the data has
+    joint: bool = True  # one vocabulary for source and target
+    normalization: Literal["nfkc", "nfc", "nfd", "nfkd", "none"] = "nfkc"  # Unicode normalization of all text
+    lowercase: bool = False  # lowercase all text before tokenizing
+    min_frequency: int = bound(1, gt=0)  # pieces seen fewer times are left out of the vocabulary
+    train_lines: int = bound(1_000_000, gt=0)  # pairs sampled (seeded) from the training data to learn the vocabulary
+
+    def __post_init__(self) -> None:
+        check_ranges("tokenizer", self)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backend: Literal["rnn", "transformer"] = "rnn"  # GRU encoder-decoder with attention, or Transformer
+    decoder: Literal["bahdanau", "luong"] = "bahdanau"  # rnn: how the decoder uses attention (the wiring)
+    attention: str | None = None  # a name from seq2attn.nn.attention.ATTENTIONS; None: the wiring's default
+    attention_size: int | None = bound(None, gt=0)  # hidden size of additive/concat/multihead (None: dec size)
+    heads: int = bound(4, gt=0)  # for the multihead scorer
+    emb_size: int = bound(256, gt=0)  # token embedding size
+    hidden_size: int = bound(256, gt=0)  # encoder GRU units per direction
+    dec_hidden_size: int = bound(512, gt=0)  # decoder GRU units
+    enc_layers: int = bound(1, gt=0)  # encoder layers
+    dec_layers: int = bound(1, gt=0)  # decoder layers
+    dropout: float = bound(0.2, ge=0, lt=1)  # dropout probability
+    input_feeding: bool = True  # Luong wiring only
+    # transformer backend: emb_size is d_model; enc_layers, dec_layers, heads, dropout apply
+    ff_size: int = bound(1024, gt=0)  # position-wise feed-forward inner size
+    activation: Literal["relu", "gelu"] = "relu"  # of the feed-forward
+    norm: Literal["pre", "post"] = "pre"  # layer norm before each sub-layer (pre) or after the residual (post)
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"  # position encoding: fixed, or a learned table
+    max_positions: int = bound(1024, gt=0)  # position table size; learned positions past it reuse the last one
+    attention_dropout: float = bound(0.1, ge=0, lt=1)  # on attention weights
+    share_embeddings: bool | Literal["auto"] = "auto"  # one source/target embedding; auto: when tokenizer.joint
+    align_layer: int | None = None  # decoder layer whose cross-attention is the alignment (None: the last)
+    align_head: int | None = None  # head of that layer (None: the average over heads)
+    tie_embeddings: bool = False  # decoder input embedding = output projection
+
+    def __post_init__(self) -> None:
+        if self.attention is not None and self.attention not in ATTENTION_NAMES:
+            raise ConfigError(f"model.attention={_show(self.attention)}; choose one of: {', '.join(ATTENTION_NAMES)}")
+        check_ranges("model", self)  # the sizes that must fit together: the backend's check_config
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = bound(1e-3, gt=0)  # learning rate (the peak, with warm-up schedules)
+    batch_tokens: int = bound(4096, gt=0)  # padded tokens per batch: (longest of max(src, tgt) + 1) x sentences, not real tokens
+    accum_steps: int = bound(1, gt=0)  # batches per optimizer step (per rank under torchrun): gradients are summed
+    max_steps: int | None = bound(None, gt=0)  # stop after this many optimizer steps (None: no limit)
+    max_epochs: int | None = bound(None, gt=0)  # stop after this many passes over the training data (None: no limit)
+    max_minutes: float | None = bound(None, gt=0)  # wall-clock budget
+    clip_norm: float | None = bound(1.0, gt=0)  # clip the gradient norm to this (None: no clipping)
+    weight_decay: float = bound(0.0, ge=0)  # decoupled (AdamW): w -= lr * weight_decay * w at every update
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # Transformers usually train better with (0.9, 0.98)
+    label_smoothing: float = bound(0.0, ge=0, lt=1)  # label-smoothed cross-entropy
+    validate_every: int = bound(500, gt=0)  # steps
+    patience: int | None = bound(8, gt=0)  # validations without dev BLEU gain before stopping; None: off
+    lr_decay: float | None = bound(0.5, gt=0, lt=1)  # on plateau of dev BLEU; None: constant learning rate
+    lr_patience: int = 3  # plateau: validations without dev BLEU gain before lr *= lr_decay
+    min_lr: float = bound(1e-5, ge=0)  # the learning rate never goes below this
+    # noam: linear warm-up, then 1/sqrt(step); cosine: linear warm-up, then down to min_lr at max_steps;
+    # budget: linear warm-up, then down to min_lr exactly when the budget (max_minutes of training
+    # time, validations excluded, and/or max_steps) runs out (seq2attn/run/optim.py)
+    schedule: Literal["plateau", "noam", "cosine", "constant", "budget"] = "plateau"
+    warmup_steps: int = bound(4000, gt=0)  # noam, cosine, budget: steps to reach train.lr (the peak)
+    budget_decay: Literal["linear", "cosine"] = "linear"  # budget: the shape of the decay after warm-up
+    # budget with average_last N: the N kept checkpoints are spread evenly over this final fraction of
+    # the budget (a snapshot at each of N-1 marks, without validation, and the final checkpoint)
+    average_span: float = bound(0.3, gt=0, le=1)
+    seed: int = 1  # random seed (CPU runs repeat exactly)
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    threads: int | None = bound(None, gt=0)  # CPU threads for torch; None: torch's default
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16: autocast; fp16: CUDA only, with a loss scaler
+    log_every: int = bound(20, gt=0)  # steps between training-loss rows in metrics.jsonl
+    attention_image: bool = True  # draw attention/step-N.png of the first dev pair at each validation
+    curve: bool = True  # redraw curve.png (dev BLEU and loss against steps and minutes) at each validation
+    tensorboard: bool = False  # also write the scalars and attention images to tensorboard/ (the tensorboard extra)
+    valid_beam: int | None = bound(None, gt=0)  # validate with beam search of this size (decode.alpha); None: greedy
+    average_last: int | None = bound(None, gt=0)  # keep the last N validation checkpoints and average them; None: off
+    tune_alpha: bool = False  # after training: choose decode.alpha on dev (seq2attn tune-alpha) and save it
+
+    def __post_init__(self) -> None:
+        check_ranges("train", self)
+        if not all(0.0 <= b < 1.0 for b in self.adam_betas):
+            raise ConfigError(f"train.adam_betas={list(self.adam_betas)}; both must be in [0, 1)")
+        if not re.fullmatch(DEVICE_PATTERN, self.device):
+            raise ConfigError(f"train.device={_show(self.device)}; choose one of: auto, cpu, cuda, cuda:N")
 
 
 @dataclass(frozen=True)
@@ -426,65 +458,17 @@ def config_from_dict(data: dict[str, dict[str, Any]], source: str) -> Config:
     return cfg
 
 
-def _positive(path: str, value: float | None, *, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value <= 0:
-        raise ConfigError(f"{path}={_show(value)}; must be > 0")
-
-
 def validate(cfg: Config) -> None:
-    """Cross-field and range checks that types alone cannot express. The chosen backend's own
-    checks (sizes that must fit together) are ``seq2attn.nn.models.check_config``, which whoever
-    builds a model runs first."""
-    m, t, tok = cfg.model, cfg.train, cfg.tokenizer
-    if m.attention is not None and m.attention not in ATTENTION_NAMES:
-        raise ConfigError(f"model.attention={_show(m.attention)}; choose one of: {', '.join(ATTENTION_NAMES)}")
-    for path, v in [
-        ("model.emb_size", m.emb_size), ("model.hidden_size", m.hidden_size),
-        ("model.dec_hidden_size", m.dec_hidden_size), ("model.enc_layers", m.enc_layers),
-        ("model.dec_layers", m.dec_layers), ("model.heads", m.heads),
-        ("model.attention_size", m.attention_size), ("train.lr", t.lr),
-        ("train.batch_tokens", t.batch_tokens), ("train.accum_steps", t.accum_steps),
-        ("train.max_steps", t.max_steps),
-        ("train.max_epochs", t.max_epochs), ("train.max_minutes", t.max_minutes),
-        ("train.validate_every", t.validate_every), ("train.patience", t.patience),
-        ("train.clip_norm", t.clip_norm), ("train.threads", t.threads),
-        ("train.log_every", t.log_every), ("train.valid_beam", t.valid_beam),
-        ("train.average_last", t.average_last), ("data.max_length", cfg.data.max_length),
-        ("data.dev_size", cfg.data.dev_size), ("tokenizer.vocab_size", tok.vocab_size),
-        ("tokenizer.min_frequency", tok.min_frequency), ("tokenizer.train_lines", tok.train_lines),
-    ]:
-        _positive(path, v)
-    if not 0.0 <= m.dropout < 1.0:
-        raise ConfigError(f"model.dropout={m.dropout}; must be in [0, 1)")
-    if t.weight_decay < 0:
-        raise ConfigError(f"train.weight_decay={t.weight_decay}; must be >= 0")
+    """The checks that join fields. Each field's range is checked where its section is built (the
+    sections' ``__post_init__``); the chosen backend's own checks (sizes that must fit together) are
+    ``seq2attn.nn.models.check_config``, which whoever builds a model runs first."""
+    t = cfg.train
     if t.schedule == "budget" and t.max_steps is None and t.max_minutes is None:
         raise ConfigError("train.schedule=budget needs train.max_minutes or train.max_steps (where the learning "
                           "rate reaches train.min_lr)")
-    if not 0.0 < t.average_span <= 1.0:
-        raise ConfigError(f"train.average_span={t.average_span}; must be in (0, 1]")
     if t.schedule == "cosine" and t.max_steps is None:
         raise ConfigError("train.schedule=cosine needs train.max_steps (where the learning rate reaches "
                           "train.min_lr)")
-    if not 0.0 <= t.label_smoothing < 1.0:
-        raise ConfigError(f"train.label_smoothing={t.label_smoothing}; must be in [0, 1)")
-    if t.lr_decay is not None and not 0.0 < t.lr_decay < 1.0:
-        raise ConfigError(f"train.lr_decay={t.lr_decay}; must be in (0, 1) or null")
-    if not all(0.0 <= b < 1.0 for b in t.adam_betas):
-        raise ConfigError(f"train.adam_betas={list(t.adam_betas)}; both must be in [0, 1)")
-    if not re.fullmatch(DEVICE_PATTERN, t.device):
-        raise ConfigError(f"train.device={_show(t.device)}; choose one of: auto, cpu, cuda, cuda:N")
-    if t.min_lr < 0:
-        raise ConfigError(f"train.min_lr={t.min_lr}; must be >= 0")
-    if tok.vocab_size < 8:
-        raise ConfigError(f"tokenizer.vocab_size={tok.vocab_size}; must be >= 8")
-    _positive("train.warmup_steps", t.warmup_steps)
-    _positive("model.ff_size", m.ff_size)
-    _positive("model.max_positions", m.max_positions)
-    if not 0.0 <= m.attention_dropout < 1.0:
-        raise ConfigError(f"model.attention_dropout={m.attention_dropout}; must be in [0, 1)")
 
 
 def attention_name(m: ModelConfig) -> str:

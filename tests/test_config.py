@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import pytest
 
 from seq2attn.config import Config, config_from_dict, parse_set, resolve_config, to_dict
@@ -48,6 +51,49 @@ def test_validation_names_field_and_choices(sets, needle):
     with pytest.raises(ConfigError) as e:
         resolve_config(sets=sets)
     assert needle in str(e.value)
+
+
+def _bounded_fields():
+    from seq2attn.config import _SECTION_TYPES
+
+    for section, cls in _SECTION_TYPES.items():
+        for f in dataclasses.fields(cls):
+            for side in ("ge", "gt", "lt", "le"):
+                if f.metadata.get(side) is not None:
+                    yield pytest.param(section, cls, f.name, side, f.metadata[side], id=f"{section}.{f.name}.{side}")
+
+
+@pytest.mark.parametrize("section, cls, name, side, limit", list(_bounded_fields()))
+def test_every_range_is_checked_where_its_section_is_built(section, cls, name, side, limit):
+    """Each declared bound, crossed by one step (or at the limit where it is strict), is refused with
+    the section.key and the rule, by the section itself and through --set; the limit itself passes
+    where the bound admits it."""
+    is_int = int in (typing.get_args(typing.get_type_hints(cls)[name]) or (typing.get_type_hints(cls)[name],))
+    step = 1 if is_int else 0.5
+    bad = {"ge": limit - step, "gt": limit, "lt": limit, "le": limit + step}[side]
+    with pytest.raises(ConfigError, match=rf"^{section}\.{name}=.*; must be"):
+        cls(**{name: bad})
+    with pytest.raises(ConfigError, match=rf"^{section}\.{name}=.*; must be"):
+        resolve_config(sets=[f"{section}.{name}={bad}"])
+    if side in ("ge", "le"):
+        assert getattr(cls(**{name: limit}), name) == limit
+
+
+def test_range_messages():
+    from seq2attn.config import ModelConfig, TrainConfig
+
+    for make, message in [
+        (lambda: ModelConfig(dropout=1.0), "model.dropout=1.0; must be in [0, 1)"),
+        (lambda: TrainConfig(lr_decay=1.0), "train.lr_decay=1.0; must be in (0, 1) or null"),
+        (lambda: TrainConfig(average_span=0.0), "train.average_span=0.0; must be in (0, 1]"),
+        (lambda: TrainConfig(max_steps=0), "train.max_steps=0; must be > 0 or null"),
+        (lambda: TrainConfig(device="gpu"), "train.device='gpu'; choose one of: auto, cpu, cuda, cuda:N"),
+        (lambda: TrainConfig(adam_betas=(0.9, 1.0)), "train.adam_betas=[0.9, 1.0]; both must be in [0, 1)"),
+        (lambda: ModelConfig(attention="nope"), "model.attention='nope'; choose one of: dot,"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            make()
+        assert str(e.value).startswith(message), str(e.value)
 
 
 def test_round_trip_through_dict():

@@ -125,7 +125,9 @@ def test_config_defaults_is_every_option_with_its_help_and_reads_back(tmp_path):
     assert re.search(r"^  max_length: 100  # training pairs longer than this \(in tokens\) are dropped",
                      result.stdout, re.MULTILINE)
     assert re.search(r"^  kind: bpe  # .*; one of: bpe, unigram, wordlevel, char$", result.stdout, re.MULTILINE)
-    assert re.search(r"^  beam_size: 1  # Beam size; 1 is greedy search; CLI: --beam/-b$", result.stdout, re.MULTILINE)
+    assert re.search(r"^  beam_size: 1  # Beam size; 1 is greedy search; >= 1; CLI: --beam/-b$", result.stdout,
+                     re.MULTILINE)
+    assert re.search(r"^  dropout: 0.2  # dropout probability; in \[0, 1\)$", result.stdout, re.MULTILINE)  # bound()
     assert "  # budget with average_last N:" in result.stdout  # a comment block above a key
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from seq2attn import config as config_module
-from seq2attn.config import Config, to_dict
+from seq2attn.config import Config, range_text, to_dict
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,14 @@ def commented_yaml(cfg: Config, *, header: str = "") -> str:
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     for section, fields in values.items():
         hints = typing.get_type_hints(type(getattr(cfg, section)))
+        meta = {f.name: f.metadata for f in dataclasses.fields(getattr(cfg, section))}
         lines += [""] * bool(lines) + [f"{section}:"]
         for key, value in fields.items():
             doc = docs[section].get(key, FieldDoc((), ""))
             lines += [f"  # {line}" for line in doc.above]
-            choices = _choices(hints[key])
-            notes = [doc.help, choices and f"one of: {', '.join(choices)}", doc.flags and "CLI: " + "/".join(doc.flags)]
+            choices, bounds = _choices(hints[key]), range_text(meta[key])
+            notes = [doc.help, choices and f"one of: {', '.join(choices)}", bounds,
+                     doc.flags and "CLI: " + "/".join(doc.flags)]
             comment = "; ".join(n for n in notes if n)
             lines.append(f"  {key}: {_value(value)}" + (f"  # {comment}" if comment else ""))
     return "\n".join(lines) + "\n"

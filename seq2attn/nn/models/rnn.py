@@ -65,13 +65,14 @@ def _scorer_sizes(cfg: ModelConfig) -> dict[str, int]:
 
 
 def check_config(cfg: Config) -> None:
-    """This backend's checks, run by ``config.validate`` before any data is read."""
+    """This backend's checks (sizes that must fit together), run by ``seq2attn.nn.models.check_config``
+    where a model is built or a config is checked, before any data is read."""
     check_sizes(cfg.model)
 
 
 def check_sizes(cfg: ModelConfig) -> None:
     """Size constraints of the chosen scorer (an unknown scorer name is reported by
-    ``config.validate``, before this runs)."""
+    ``ModelConfig`` itself, before this runs)."""
     ATTENTIONS[attention_name(cfg)].check_sizes(**_scorer_sizes(cfg))
     if cfg.tie_embeddings and cfg.emb_size != cfg.dec_hidden_size:
         raise ConfigError(f"model.tie_embeddings needs model.emb_size={cfg.emb_size} == "

@@ -192,7 +192,8 @@ def _init(module: nn.Module, d_model: int) -> None:
 
 
 def check_config(cfg: Config) -> None:
-    """This backend's checks, run by ``config.validate`` before any data is read."""
+    """This backend's checks (sizes that must fit together), run by ``seq2attn.nn.models.check_config``
+    where a model is built or a config is checked, before any data is read."""
     m = cfg.model
     if m.emb_size % m.heads:
         raise ConfigError(f"model.emb_size={m.emb_size} must be divisible by model.heads={m.heads} "
