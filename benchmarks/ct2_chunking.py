@@ -138,7 +138,11 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    src, _ = test_files(args)
+    from seq2attn.modeldir.checkpoint import load_config
+
+    data = load_config(args.model).data  # the model's own direction (test_files defaults to de->en)
+    pair = (data.src_lang or "de", data.tgt_lang or "en")
+    src, _ = test_files(args, pair)
     texts = read_lines(src)
     ct2 = exports(args.model, args.work)
     max_len = None if args.max_len is None else (float(args.max_len.split(",")[0]), int(args.max_len.split(",")[1]))
@@ -155,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps({"command": "python -m benchmarks.ct2_chunking " + " ".join(argv),
                                                 "machine": machine_info(max(int(t) for t in args.threads.split(","))),
+                                                "pair": "-".join(pair),
                                                 "sentences": len(texts), "results": rows}, indent=2) + "\n")
     print(table(rows), end="")
     return 0

@@ -95,16 +95,17 @@ def measure(model_dir: Path, src: Path, ref: Path, *, name: str, precision: str,
 
 
 # --- the harness -------------------------------------------------------------------------------
-def test_files(args) -> tuple[Path, Path]:
+def test_files(args, langs: tuple[str, str] = ("de", "en")) -> tuple[Path, Path]:
+    """Multi30k test_2016_flickr in the direction ``langs`` (source, target), as two files in ``args.work``."""
     from benchmarks.common import SPLITS
 
     base = find_multi30k(args.data_dir)
     src, ref = (gzip.decompress((base / f"{SPLITS['test']}.{lang}.gz").read_bytes()).decode("utf-8").splitlines()
-                for lang in ("de", "en"))
+                for lang in langs)
     if args.limit:
         src, ref = src[: args.limit], ref[: args.limit]
     args.work.mkdir(parents=True, exist_ok=True)
-    paths = args.work / "test.de", args.work / "test.en"
+    paths = args.work / f"test.{langs[0]}", args.work / f"test.{langs[1]}"
     for path, lines in zip(paths, (src, ref)):
         path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
     return paths
