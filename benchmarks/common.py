@@ -116,6 +116,12 @@ def find_multi30k(data_dir: Path) -> Path:
                             "task-1 raw files (train/val/test_2016_flickr .de.gz/.en.gz)")
 
 
+def split_lines(base: Path, split: str, lang: str, limit: int | None = None) -> list[str]:
+    """One Multi30k split of one language from ``base`` (``find_multi30k``'s answer): its first ``limit`` lines, or all."""
+    lines = gzip.decompress((base / f"{SPLITS[split]}.{lang}.gz").read_bytes()).decode("utf-8").splitlines()
+    return lines[:limit] if limit else lines
+
+
 def prepare_data(data_dir: Path, out: Path, *, src: str, tgt: str, limits: dict[str, int | None]) -> dict[str, Path]:
     """Plain-text ``{split}.{lang}`` files under ``out`` (the first ``limits[split]`` lines, or all).
     Returns split -> path prefix (``out/train``: add ``.de`` / ``.en``)."""

@@ -17,7 +17,6 @@ tokenization) and peak RSS. Writes a JSON report and prints a Markdown table on 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import time
@@ -30,6 +29,7 @@ from benchmarks.common import (
     machine_info,
     read_lines,
     run_child,
+    split_lines,
     thread_env,
 )
 
@@ -97,13 +97,8 @@ def measure(model_dir: Path, src: Path, ref: Path, *, name: str, precision: str,
 # --- the harness -------------------------------------------------------------------------------
 def test_files(args, langs: tuple[str, str] = ("de", "en")) -> tuple[Path, Path]:
     """Multi30k test_2016_flickr in the direction ``langs`` (source, target), as two files in ``args.work``."""
-    from benchmarks.common import SPLITS
-
     base = find_multi30k(args.data_dir)
-    src, ref = (gzip.decompress((base / f"{SPLITS['test']}.{lang}.gz").read_bytes()).decode("utf-8").splitlines()
-                for lang in langs)
-    if args.limit:
-        src, ref = src[: args.limit], ref[: args.limit]
+    src, ref = (split_lines(base, "test", lang, args.limit) for lang in langs)
     args.work.mkdir(parents=True, exist_ok=True)
     paths = args.work / f"test.{langs[0]}", args.work / f"test.{langs[1]}"
     for path, lines in zip(paths, (src, ref)):

@@ -23,14 +23,13 @@ metrics.jsonl. Writes a JSON report and prints the Markdown row on stdout.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import SPLITS, find_multi30k, machine_info
+from benchmarks.common import find_multi30k, machine_info, split_lines
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,11 +43,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="only the first N dev and test sentences (smoke runs)")
     p.add_argument("--out", type=Path, required=True, help="JSON report")
     return p.parse_args(argv)
-
-
-def split_lines(base: Path, split: str, lang: str, limit: int | None) -> list[str]:
-    lines = gzip.decompress((base / f"{SPLITS[split]}.{lang}.gz").read_bytes()).decode("utf-8").splitlines()
-    return lines[:limit] if limit else lines
 
 
 def scores(hyps: list[str], refs: list[str]) -> dict:
