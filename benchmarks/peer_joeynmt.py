@@ -189,6 +189,7 @@ class JoeyPlan:
     log_every: int
     normalization: str = "batch"  # JoeyNMT's loss normalization: batch (its default) or tokens
     max_output_length: int = -1  # decoding: at most this many output tokens (-1: 1.5 x the batch's longest source)
+    sets: tuple[str, ...] = ()  # "section.key=value" overrides, applied last (learning_gap.py's variants)
 
 
 def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("train", "dev", "test"),
@@ -214,9 +215,30 @@ def write_config(plan: JoeyPlan, path: Path, *, splits: tuple[str, ...] = ("trai
         cfg["testing"]["max_output_length"] = plan.max_output_length
     if ckpt is not None:
         cfg["testing"]["load_model"] = str(ckpt)
+    for item in plan.sets:
+        apply_set(cfg, item)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+def apply_set(cfg: dict, item: str) -> None:
+    """One ``section.key=value`` override (the value read as YAML: ``null`` removes a setting's
+    effect, e.g. ``training.clip_grad_norm=null``). The sections on the way must exist already, so
+    a misspelt section is an error, not a key JoeyNMT silently ignores; a new leaf key is allowed
+    (JoeyNMT's defaults cover keys the templates leave out, such as ``model.init_weight``)."""
+    key, sep, value = item.partition("=")
+    path = key.strip().split(".")
+    if not sep or not all(path):
+        raise ValueError(f"JoeyNMT override {item!r}: write section.key=value")
+    node = cfg
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part)
+        missing = not isinstance(child, dict)
+        if missing:
+            raise ValueError(f"JoeyNMT override {item!r}: the config has no section {'.'.join(path[:i + 1])!r}")
+        node = child
+    node[path[-1]] = yaml.safe_load(value)
 
 
 def config_template(model: str) -> Path:
@@ -304,6 +326,23 @@ def validation_seconds(model_dir: Path) -> tuple[int, float]:
 
 
 _INTERRUPT = re.compile(r"Interrupt at epoch \d+, step (\d+)")
+
+
+_REPORT_FIELD = re.compile(r"(\w+): ([-\d.e]+|nan|inf)")
+
+
+def validations(model_dir: Path) -> list[dict]:
+    """Each validation of ``validations.txt`` (JoeyNMT's one line per validation: ``Steps: N``
+    then ``metric: value`` tab-separated: loss, ppl, acc and the eval metrics, and ``LR``) as a
+    dict with ``step`` and every field lowercased: ``loss`` (per sentence under ``batch``
+    normalization, per token under ``tokens``), ``ppl`` (exp of nats per token), ``bleu``, ``lr``."""
+    path = model_dir / "validations.txt"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        fields = {k.lower(): float(v) for k, v in _REPORT_FIELD.findall(line)}
+        if "steps" in fields:
+            rows.append({"step": int(fields.pop("steps")), **fields})
+    return rows
 
 
 def last_step(model_dir: Path) -> int:
