@@ -45,3 +45,14 @@ def test_the_en_de_recipe_is_the_multi30k_transformer_preset():
         "data.corpus=multi30k", "data.src_lang=en", "data.tgt_lang=de", "model.backend=transformer",
         "train.max_minutes=30"])
     assert recipe == preset  # decode.alpha too: each run chooses it on dev (train.tune_alpha)
+
+
+def test_the_de_en_transformer_recipe_is_the_preset_with_120_minutes():
+    # recipes v2 (issue 23): the de->en target row is the preset given the issue's 120 minutes
+    from seq2attn.text.corpora import CORPORA
+
+    recipe = resolve_config(file=ROOT / "recipes" / "multi30k-de-en-transformer.yaml")
+    preset = resolve_config(preset=CORPORA["multi30k"].preset_for("transformer"), sets=[
+        "data.corpus=multi30k", "data.src_lang=de", "data.tgt_lang=en", "model.backend=transformer",
+        "train.max_minutes=120"])
+    assert recipe == preset
