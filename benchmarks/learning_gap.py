@@ -1,6 +1,6 @@
 """Issue 27, item 1: where JoeyNMT's slower learning per step comes from, one setting at a time.
 
-    python -m benchmarks.learning_gap --data-dir ../shared/corpora --variants joey-rnn,joey-rnn-emb1 \\
+    python -m benchmarks.learning_gap --data-dir ../shared/corpora --variants joey-rnn,joey-rnn-emb01 \\
         --steps 200 --validate-every 50 --threads 1 --out benchmarks/results/<date>-learning-gap-joey.json
     python -m benchmarks.learning_gap --report A.json B.json     # the table of several invocations
 
@@ -64,11 +64,13 @@ VARIANTS: dict[str, Variant] = {
     "s2a-transformer-ls0": Variant("seq2attn", "transformer", ("train.label_smoothing=0",),
                                    change="no label smoothing"),
     # JoeyNMT
-    "joey-rnn": Variant("joeynmt", "rnn", change="as benchmarked"),
-    "joey-rnn-emb1": Variant("joeynmt", "rnn", ("model.embed_init_weight=1.0",),
-                             change="embeddings N(0, 1), PyTorch's default, not N(0, 0.1)"),
+    "joey-rnn": Variant("joeynmt", "rnn", change="as benchmarked: embeddings N(0, 1) since 2026-12-04"),
+    # the config before 2026-12-04 (its first measurement ran `joey-rnn` then, and `joey-rnn` with
+    # model.embed_init_weight=1.0 as "joey-rnn-emb1": results/20261204-learning-gap-*.json)
+    "joey-rnn-emb01": Variant("joeynmt", "rnn", ("model.embed_init_weight=0.1",),
+                              change="embeddings N(0, 0.1): JoeyNMT's small RNN example, the config before"),
     "joey-rnn-torchinit": Variant("joeynmt", "rnn", _JOEY_INIT,
-                                  change="embeddings N(0, 1), weights and biases U(+-0.0442): about PyTorch's defaults"),
+                                  change="also weights and biases U(+-0.0442): about PyTorch's defaults"),
     "joey-rnn-nodrop": Variant("joeynmt", "rnn", ("model.encoder.dropout=0", "model.decoder.dropout=0",
                                                   "model.decoder.hidden_dropout=0"), change="no dropout"),
     "joey-rnn-noclip": Variant("joeynmt", "rnn", ("training.clip_grad_norm=null",), change="no gradient clipping"),
