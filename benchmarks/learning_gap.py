@@ -34,7 +34,7 @@ from . import common
 from . import peer_joeynmt as joey
 from . import seq2attn_side as s2a
 from .common import check
-from .sides import Setup, joey_batch
+from .sides import Setup, _spm, joey_batch
 
 HERE = Path(__file__).resolve().parent
 LOG_EVERY = 10  # JoeyNMT's validation_freq must be a multiple of its logging_freq
@@ -190,12 +190,6 @@ def run_variant(name: str, v: Variant, st: Setup, py: Path | None, dev_refs: lis
     return entry
 
 
-def _spm(st: Setup, py: Path) -> tuple[Path, Path]:
-    from .sides import _spm as spm
-
-    return spm(st, py)
-
-
 def seq2attn_dev_pieces(model_dir: Path, refs: list[str]) -> int:
     """The dev references' target tokens as seq2attn scores them: its pieces plus EOS per sentence."""
     from seq2attn.text.tokenizer import TextCodec
@@ -204,9 +198,12 @@ def seq2attn_dev_pieces(model_dir: Path, refs: list[str]) -> int:
 
 
 def joey_dev_pieces(st: Setup, py: Path) -> int:
-    """The same in JoeyNMT's sentencepiece pieces (JoeyNMT's ``ntokens`` counts EOS too)."""
-    lengths = joey.token_lengths(py, _spm(st, py)[0], [Path(f"{st.data['dev']}.en")])[0]
-    return int(lengths.sum() + len(lengths))
+    """The same in JoeyNMT's sentencepiece pieces (JoeyNMT's ``ntokens`` counts EOS too); segmented
+    once per invocation, its variants share the sentencepiece model."""
+    if "joey_dev_pieces" not in st.cache:
+        lengths = joey.token_lengths(py, _spm(st, py)[0], [Path(f"{st.data['dev']}.en")])[0]
+        st.cache["joey_dev_pieces"] = int(lengths.sum() + len(lengths))
+    return st.cache["joey_dev_pieces"]
 
 
 def render(results: list[dict]) -> str:
