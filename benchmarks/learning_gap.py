@@ -63,10 +63,15 @@ VARIANTS: dict[str, Variant] = {
                                   change="JoeyNMT's batches: random order, its padded budget"),
     "s2a-transformer-ls0": Variant("seq2attn", "transformer", ("train.label_smoothing=0",),
                                    change="no label smoothing"),
+    "s2a-transformer-ls0-seed2": Variant("seq2attn", "transformer", ("train.label_smoothing=0", "train.seed=2"),
+                                         change="no label smoothing, another seed"),
+    "s2a-transformer-ls0-unbucketed": Variant("seq2attn", "transformer", ("train.label_smoothing=0",), unbucketed=True,
+                                              change="no label smoothing; JoeyNMT's batches"),
     # JoeyNMT
     "joey-rnn": Variant("joeynmt", "rnn", change="as benchmarked: embeddings N(0, 1) since 2026-12-04"),
     # the config before 2026-12-04 (its first measurement ran `joey-rnn` then, and `joey-rnn` with
     # model.embed_init_weight=1.0 as "joey-rnn-emb1": results/20261204-learning-gap-*.json)
+    "joey-rnn-seed2": Variant("joeynmt", "rnn", ("random_seed=2",), change="another seed (the noise)"),
     "joey-rnn-emb01": Variant("joeynmt", "rnn", ("model.embed_init_weight=0.1",),
                               change="embeddings N(0, 0.1): JoeyNMT's small RNN example, the config before"),
     "joey-rnn-torchinit": Variant("joeynmt", "rnn", _JOEY_INIT,
@@ -76,10 +81,15 @@ VARIANTS: dict[str, Variant] = {
     "joey-rnn-noclip": Variant("joeynmt", "rnn", ("training.clip_grad_norm=null",), change="no gradient clipping"),
     "joey-rnn-tokens": Variant("joeynmt", "rnn", ("training.normalization=tokens",),
                                change="loss divided by tokens, not sentences"),
-    "joey-transformer-ls0": Variant("joeynmt", "transformer", _NO_LS, change="no label smoothing"),
-    "joey-transformer-ls0-emb": Variant("joeynmt", "transformer", (*_NO_LS, "model.embed_initializer=normal",
-                                                                   "model.embed_init_weight=0.0625"),
-                                        change="no label smoothing; embeddings N(0, 256^-0.5) as seq2attn's"),
+    "joey-transformer-ls0": Variant("joeynmt", "transformer", _NO_LS,
+                                    change="no label smoothing; embeddings N(0, 256^-0.5) since 2026-12-04"),
+    # the config before 2026-12-04 (results/20261204-learning-gap-h200.json ran it as
+    # `joey-transformer-ls0`, and today's config as `joey-transformer-ls0-emb`)
+    "joey-transformer-ls0-xavier": Variant("joeynmt", "transformer", (*_NO_LS, "model.embed_initializer=xavier_uniform",
+                                                                      "model.embed_init_gain=1.0"),
+                                           change="no label smoothing; Xavier embeddings (std 0.0156), the config before"),
+    "joey-transformer-ls0-seed2": Variant("joeynmt", "transformer", (*_NO_LS, "random_seed=2"),
+                                          change="no label smoothing, another seed"),
 }
 
 
@@ -90,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=200, help="training steps of every variant")
     p.add_argument("--validate-every", type=int, default=50, help=f"a multiple of {LOG_EVERY}")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where both toolkits train (fp32 on either; loss per step does not depend on it)")
     p.add_argument("--train-limit", type=int, help="use only the first N training pairs")
     p.add_argument("--dev-limit", type=int, help="validate on the first N dev pairs")
     p.add_argument("--batch-tokens", type=int, default=4096, help="seq2attn's padded budget (JoeyNMT's is matched)")
@@ -140,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or HERE / "results" / f"{dt.datetime.now(dt.timezone.utc):%Y%m%d}-learning-gap.json"
     results = {"command": " ".join(["python -m benchmarks.learning_gap", *(argv if argv is not None else sys.argv[1:])]),
                "machine": common.machine_info(args.threads),
-               "settings": {k: getattr(args, k) for k in ("steps", "validate_every", "threads", "train_limit", "dev_limit",
+               "settings": {k: getattr(args, k) for k in ("steps", "validate_every", "threads", "device", "train_limit", "dev_limit",
                                                           "batch_tokens", "joey_batch_tokens", "vocab_size",
                                                           "seq2attn_set")},
                "dev_sentences": len(dev_refs), "variants": {}}
@@ -167,7 +179,7 @@ def run_variant(name: str, v: Variant, st: Setup, py: Path | None, dev_refs: lis
                 f"train.validate_every={args.validate_every}", f"train.max_steps={args.steps}", *args.seq2attn_set,
                 *v.sets]
         child = s2a.train(s2a.TrainPlan(v.model, model_dir, st.data, "de", "en", args.threads, sets,
-                                        unbucketed=v.unbucketed), log=st.run_dir / "logs" / f"{name}.log")
+                                        unbucketed=v.unbucketed, device=args.device), log=st.run_dir / "logs" / f"{name}.log")
         check(child, f"seq2attn {name}")
         rows = s2a.metrics(model_dir)
         pieces = seq2attn_dev_pieces(model_dir, dev_refs)
@@ -176,7 +188,8 @@ def run_variant(name: str, v: Variant, st: Setup, py: Path | None, dev_refs: lis
         entry.update(batch_tokens=batch, target_tokens_per_step=s2a.target_tokens_per_step(rows))
     else:
         plan = joey.JoeyPlan(v.model, model_dir, dict(st.data), "de", "en", *_spm(st, py), validate_every=args.validate_every, max_steps=args.steps,
-                             batch_tokens=joey_batch(st, py)["batch_tokens"], log_every=LOG_EVERY, sets=v.sets)
+                             batch_tokens=joey_batch(st, py)["batch_tokens"], log_every=LOG_EVERY,
+                             sets=(*v.sets, *(("training.use_cuda=true",) if args.device == "cuda" else ())))
         cfg = joey.write_config(plan, st.run_dir / "configs" / f"{name}.yaml", splits=("train", "dev"))
         child = joey.train(py, cfg, model_dir, threads=args.threads, budget_min=None, log=st.run_dir / "logs" / f"{name}.log")
         check(child, f"JoeyNMT {name}")

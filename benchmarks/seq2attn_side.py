@@ -64,11 +64,12 @@ class TrainPlan:
     threads: int
     sets: list[str]  # limits and overrides, e.g. ["train.max_minutes=20"]
     unbucketed: bool = False  # JoeyNMT 2.3.0's batch composition instead of seq2attn's buckets (unbucketed.py)
+    device: str = "cpu"  # the benchmark measures CPUs; learning_gap's loss-per-step runs may use cuda
 
 
 def train(plan: TrainPlan, *, log: Path, extra_env: dict[str, str] | None = None) -> Child:
     d = plan.data
-    cmd = [*([sys.executable, str(UNBUCKETED)] if plan.unbucketed else S2A), "train", "--out", str(plan.out), "-c", str(config_path(plan.model)), "--device", "cpu",
+    cmd = [*([sys.executable, str(UNBUCKETED)] if plan.unbucketed else S2A), "train", "--out", str(plan.out), "-c", str(config_path(plan.model)), "--device", plan.device,
            "--train", f"{d['train']}.{plan.src}", f"{d['train']}.{plan.tgt}",
            "--dev", f"{d['dev']}.{plan.src}", f"{d['dev']}.{plan.tgt}",
            "--set", f"train.threads={plan.threads}"]
