@@ -1,0 +1,275 @@
+"""Issue 23, item 3: a dev-only search of recipe settings for a CPU budget, trained where it is fast.
+
+What a budget of M CPU minutes buys is a number of steps, and what those steps learn does not
+depend on the machine that takes them. So the search has two parts:
+
+    # 1. on the CPU whose budget counts, quiet, the threads a user has: each candidate's steps per
+    #    minute of training (validation excluded), from a short run of --probe-steps steps
+    python -m benchmarks.search probe --candidates benchmarks/search/de-en-transformer.yaml \\
+        --data-dir ../shared/corpora --threads 2 --out benchmarks/results/search/<date>-probe.json
+    # 2. anywhere (a GPU machine: all candidates at once, one process each): each candidate trains
+    #    exactly the steps it would make in --minutes on that CPU, with the budget schedule decaying
+    #    over those steps (train.max_steps; max_minutes off), the preset's averaging and tune_alpha
+    python -m benchmarks.search run --candidates ... --probe PROBE.json --minutes 120 --device cuda \\
+        --data-dir ../shared/corpora --out benchmarks/results/search/<date>-search.json
+    python -m benchmarks.search table SEARCH.json            # the dev table (docs/recipes.md)
+
+Everything is scored on dev (the 1,014 sentences of Multi30k's val): test_2016_flickr is never
+decoded here. A candidate is the ``--corpus multi30k`` preset for ``base.backend`` plus its own
+``--set`` overrides; the candidates file is YAML::
+
+    base: {src: de, tgt: en, backend: transformer}
+    candidates:
+      preset: []
+      dropout-0.2: [model.dropout=0.2]
+      d192: [model.emb_size=192, model.ff_size=384]
+
+The step count is the probe's median training tokens/s over the candidate's real target tokens per
+step: a model that is slower on the CPU gets fewer steps, as it would in a real budgeted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .common import machine_info, run_child, thread_env
+
+HERE = Path(__file__).resolve().parent
+S2A = [sys.executable, "-m", "seq2attn"]
+_PARAMS = re.compile(r"model: ([\d,]+) parameters")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.search", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("probe", "run"):
+        s = sub.add_parser(name)
+        s.add_argument("--candidates", type=Path, required=True, help="YAML: base and candidates (see above)")
+        s.add_argument("--only", help="comma-separated candidate names (default: all)")
+        s.add_argument("--data-dir", type=Path, default=Path("../shared/corpora"))
+        s.add_argument("--work", type=Path, default=HERE / "work" / "search", help="models and logs")
+        s.add_argument("--out", type=Path, required=True, help="the JSON written")
+        s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="added to every candidate, before its own")
+    probe, run = sub.choices["probe"], sub.choices["run"]
+    probe.add_argument("--threads", type=int, default=2)
+    probe.add_argument("--probe-steps", type=int, default=60, help="steps per candidate (the first window is dropped)")
+    probe.add_argument("--log-every", type=int, default=10)
+    run.add_argument("--probe", type=Path, help="the probe's JSON (else --steps)")
+    run.add_argument("--minutes", type=float, default=120, help="the CPU budget the steps stand for")
+    run.add_argument("--steps", type=int, help="the same step count for every candidate, instead of --probe")
+    run.add_argument("--device", default="cuda")
+    run.add_argument("--threads", type=int, default=1, help="CPU threads of each candidate's process")
+    run.add_argument("--parallel", type=int, default=0, help="candidates at once (0: all)")
+    table = sub.add_parser("table")
+    table.add_argument("results", type=Path, nargs="+")
+    return p.parse_args(argv)
+
+
+def load_candidates(path: Path, only: str | None) -> tuple[dict, dict[str, list[str]]]:
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: {e}") from e
+    if not isinstance(spec, dict) or not isinstance(spec.get("base"), dict) or not isinstance(spec.get("candidates"), dict):
+        raise ValueError(f"{path}: needs a 'base' mapping (src, tgt, backend) and a 'candidates' mapping")  # noqa: TRY004
+    base = {"src": "de", "tgt": "en", "backend": "transformer", **spec["base"]}
+    cands = {str(k): [str(s) for s in (v or [])] for k, v in spec["candidates"].items()}
+    if only:
+        names = [n.strip() for n in only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in cands]
+        if unknown:
+            raise ValueError(f"--only {','.join(unknown)}: not in {path} (it has: {', '.join(cands)})")
+        cands = {n: cands[n] for n in names}
+    return base, cands
+
+
+def train_cmd(base: dict, data_dir: Path, out: Path, device: str, sets: list[str]) -> list[str]:
+    cmd = [*S2A, "train", "--corpus", "multi30k", "--src-lang", base["src"], "--tgt-lang", base["tgt"],
+           "--backend", base["backend"], "--data-dir", str(data_dir), "--out", str(out), "--device", device]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def fresh(model_dir: Path) -> Path:
+    """A candidate's model directory, emptied: ``seq2attn train`` refuses an existing run."""
+    shutil.rmtree(model_dir, ignore_errors=True)
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    return model_dir
+
+
+def metrics(model_dir: Path) -> list[dict]:
+    path = model_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def parameters(log: Path) -> int | None:
+    found = _PARAMS.search(log.read_text(errors="replace")) if log.is_file() else None
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def steps_per_minute(rows: list[dict]) -> dict:
+    """Training speed from the probe's train rows, the first window (start-up) left out."""
+    train = [r for r in rows if r.get("kind") == "train" and r.get("tokens_per_s")]
+    if len(train) < 2:
+        raise ValueError("the probe logged no training window after the first; give more --probe-steps")
+    windows = [(b, b["step"] - a["step"]) for a, b in itertools.pairwise(train)]
+    per_step = statistics.median(r["target_tokens"] / steps for r, steps in windows)
+    tok_s = statistics.median(r["tokens_per_s"] for r, _ in windows)
+    return {"tokens_per_s": round(tok_s, 1), "target_tokens_per_step": round(per_step, 1),
+            "steps_per_minute": round(tok_s * 60 / per_step, 2), "windows": len(windows)}
+
+
+def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> dict:
+    results = {"command": "python -m benchmarks.search " + " ".join(sys.argv[1:]), "base": base,
+               "machine": machine_info(args.threads), "probe_steps": args.probe_steps, "candidates": {}}
+    for name, sets in cands.items():
+        say(f"[{name}] probe: {args.probe_steps} steps on {args.threads} thread(s) ...")
+        out = fresh(args.work / "probe" / name)
+        sets_all = [f"train.threads={args.threads}", f"train.max_steps={args.probe_steps}", "train.max_minutes=null",
+                    f"train.log_every={args.log_every}", f"train.validate_every={10 * args.probe_steps}", "data.dev_size=20",
+                    "train.tune_alpha=false", "train.average_last=null", *args.sets, *sets]
+        child = run_child([*train_cmd(base, args.data_dir, out, "cpu", sets_all)],
+                          log=args.work / "logs" / f"probe-{name}.log", env=thread_env(args.threads))
+        entry: dict = {"sets": sets}
+        try:
+            if child.returncode:
+                raise ValueError(f"seq2attn train exited {child.returncode}; see {child.log}")
+            entry.update(steps_per_minute(metrics(out)), parameters=parameters(child.log))
+        except ValueError as e:
+            entry["error"] = str(e)
+            say(f"[{name}] FAILED: {e}")
+        results["candidates"][name] = entry
+        write(args.out, results)
+    return results
+
+
+def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> dict:
+    if (args.probe is None) == (args.steps is None):
+        raise ValueError("give --probe PROBE.json or --steps N")
+    speed = json.loads(args.probe.read_text())["candidates"] if args.probe else {}
+    plan: dict[str, int] = {}
+    for name in cands:
+        if args.steps is not None:
+            plan[name] = args.steps
+        elif "steps_per_minute" in speed.get(name, {}):
+            plan[name] = max(1, round(speed[name]["steps_per_minute"] * args.minutes))
+        else:
+            raise ValueError(f"{args.probe}: no probe figure for candidate {name!r}")
+    results = {"command": "python -m benchmarks.search " + " ".join(sys.argv[1:]), "base": base,
+               "machine": machine_info(args.threads), "device": args.device, "minutes": args.minutes,
+               "probe": str(args.probe) if args.probe else None, "candidates": {}}
+    procs: list[tuple[str, subprocess.Popen, Path, Path]] = []
+    waiting = list(cands.items())
+
+    def start(name: str, sets: list[str]) -> None:
+        out, log = fresh(args.work / "run" / name), args.work / "logs" / f"run-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        sets_all = [f"train.threads={args.threads}", f"train.max_steps={plan[name]}", "train.max_minutes=null",
+                    *args.sets, *sets]
+        say(f"[{name}] {plan[name]} steps on {args.device} ...")
+        with open(log, "wb") as f:
+            procs.append((name, subprocess.Popen(train_cmd(base, args.data_dir, out, args.device, sets_all),
+                                                 stdout=f, stderr=subprocess.STDOUT, env=thread_env(args.threads)), out, log))
+
+    limit = args.parallel or len(waiting)
+    while waiting or procs:
+        while waiting and len(procs) < limit:
+            start(*waiting.pop(0))
+        name, proc, out, log = procs.pop(0)
+        rc = proc.wait()
+        entry = {"sets": cands[name], "steps_planned": plan[name], **(speed.get(name, {}) and {
+            "cpu_steps_per_minute": speed[name]["steps_per_minute"]}), "parameters": parameters(log)}
+        entry.update(summary(metrics(out)) if rc == 0 else {"error": f"seq2attn train exited {rc}; see {log}"})
+        results["candidates"][name] = entry
+        write(args.out, results)
+    return results
+
+
+def summary(rows: list[dict]) -> dict:
+    """Dev figures of a finished run: the best validation, the averaged weights, the tuned alpha."""
+    valid = [r for r in rows if r.get("kind") == "valid"]
+    best = max(valid, key=lambda r: r["bleu"]) if valid else None
+    avg = next((r for r in rows if r.get("kind") == "averaged"), None)
+    alpha = next((r for r in reversed(rows) if r.get("kind") == "alpha"), None)
+    out = {"steps": max((r["step"] for r in rows if "step" in r), default=0),
+           "dev_greedy_best": best and round(best["bleu"], 2), "best_step": best and best["step"],
+           "dev_loss_best": best and round(best["loss"], 4), "dev_greedy_last": valid[-1]["bleu"] if valid else None,
+           "dev_greedy_averaged": avg and avg.get("dev_bleu"),
+           "curve": [{"step": r["step"], "bleu": r["bleu"], "loss": r["loss"]} for r in valid]}
+    if alpha:
+        by = alpha["dev_bleu_by_alpha"]
+        out.update(alpha=alpha["alpha"], weights=alpha.get("weights"), dev_beam=by.get(_key(alpha["alpha"])),
+                   dev_beam_alpha0=by.get("0"))
+    return out
+
+
+def _key(alpha: float) -> str:
+    return f"{alpha:g}"
+
+
+def render(results: list[dict]) -> str:
+    head = ["candidate", "overrides", "params", "CPU steps/min", "steps", "dev greedy (best)", "averaged",
+            "dev beam 5 (alpha)", "dev loss"]
+    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    for res in results:
+        for name, c in res["candidates"].items():
+            if "error" in c:
+                lines.append(" | ".join([name, " ".join(c["sets"]) or "(preset)", "FAILED", *[""] * (len(head) - 3)]))
+                continue
+            fmt = lambda v, f="{:.2f}": "-" if v is None else f.format(v)
+            lines.append(" | ".join([
+                name, " ".join(c["sets"]) or "(preset)", fmt(c.get("parameters"), "{:,}"),
+                fmt(c.get("cpu_steps_per_minute", c.get("steps_per_minute")), "{:.1f}"), fmt(c.get("steps"), "{:,}"),
+                fmt(c.get("dev_greedy_best")), fmt(c.get("dev_greedy_averaged")),
+                "-" if c.get("dev_beam") is None else f"{c['dev_beam']:.2f} ({c['alpha']:g})",
+                fmt(c.get("dev_loss_best"), "{:.3f}")]))
+    return "\n".join(lines)
+
+
+def write(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.cmd == "table":
+        try:
+            say(render([json.loads(p.read_text()) for p in args.results]))
+        except (OSError, ValueError, KeyError) as e:
+            say(f"search: error: {e}")
+            return 2
+        return 0
+    try:
+        base, cands = load_candidates(args.candidates, args.only)
+        args.work = args.work.resolve()
+        res = probe(args, base, cands) if args.cmd == "probe" else run(args, base, cands)
+    except ValueError as e:
+        say(f"search: error: {e}")
+        return 2
+    say(render([res]))
+    say(f"results: {args.out} ({dt.datetime.now(dt.timezone.utc):%H:%M} UTC)")
+    return 0 if all("error" not in c for c in res["candidates"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

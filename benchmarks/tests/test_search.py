@@ -1,0 +1,88 @@
+"""benchmarks/search.py (issue 23, item 3): every shipped candidate is a valid change of its preset,
+the probe's speed becomes each candidate's step count, and a probe + run + table round trip on a
+generated stand-in for Multi30k."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import search
+from benchmarks.tests.test_run import fake_multi30k
+
+CONFIGS = Path(search.__file__).resolve().parent / "configs"
+SHIPPED = sorted(CONFIGS.glob("search-*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_candidate_changes_its_preset(path):
+    from seq2attn.config import resolve_config
+    from seq2attn.text.corpora import CORPORA
+
+    base, cands = search.load_candidates(path, None)
+    assert "preset" in cands and cands["preset"] == []
+    seen = []
+    for name, sets in cands.items():
+        cfg = resolve_config(preset=CORPORA["multi30k"].preset_for(base["backend"]), sets=[
+            "data.corpus=multi30k", f"data.src_lang={base['src']}", f"data.tgt_lang={base['tgt']}",
+            f"model.backend={base['backend']}", *sets])
+        assert cfg not in seen, f"{name} resolves to the same config as another candidate"
+        seen.append(cfg)
+
+
+def test_speed_comes_from_the_windows_after_the_first():
+    rows = [{"kind": "train", "step": 10, "tokens_per_s": 100.0, "target_tokens": 9000},  # start-up: dropped
+            {"kind": "valid", "step": 10, "bleu": 1.0},
+            {"kind": "train", "step": 20, "tokens_per_s": 2000.0, "target_tokens": 30000},
+            {"kind": "train", "step": 30, "tokens_per_s": 3000.0, "target_tokens": 30000}]
+    speed = search.steps_per_minute(rows)
+    assert speed["windows"] == 2 and speed["target_tokens_per_step"] == 3000
+    assert speed["steps_per_minute"] == 50.0  # 2,500 tokens/s x 60 / 3,000 per step
+    with pytest.raises(ValueError, match="more --probe-steps"):
+        search.steps_per_minute(rows[:2])
+
+
+def test_bad_candidates_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("candidates: [a, b]\n")
+    argv = ["run", "--candidates", str(bad), "--steps", "5", "--out", str(tmp_path / "o.json")]
+    assert search.main(argv) == 2
+    assert "needs a 'base' mapping" in capsys.readouterr().err
+    good = CONFIGS / "search-de-en-rnn.yaml"
+    assert search.main(["run", "--candidates", str(good), "--only", "preset,nope", "--steps", "5",
+                        "--out", str(tmp_path / "o.json")]) == 2
+    assert "--only nope: not in" in capsys.readouterr().err
+    assert search.main(["run", "--candidates", str(good), "--out", str(tmp_path / "o.json")]) == 2
+    assert "give --probe PROBE.json or --steps N" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_probe_then_run_then_table(tmp_path, capsys):
+    data = fake_multi30k(tmp_path / "data")
+    cands = tmp_path / "c.yaml"
+    cands.write_text("base: {src: de, tgt: en, backend: transformer}\ncandidates:\n  preset: []\n"
+                     "  dropout-0: [model.dropout=0]\n")
+    tiny = ["model.emb_size=16", "model.ff_size=32", "model.enc_layers=1", "model.dec_layers=1",
+            "tokenizer.vocab_size=40", "train.batch_tokens=300", "train.validate_every=10"]
+    common = ["--candidates", str(cands), "--data-dir", str(data), "--work", str(tmp_path / "w"),
+              *[x for s in tiny for x in ("--set", s)]]
+    probe = tmp_path / "probe.json"
+    assert search.main(["probe", *common, "--threads", "1", "--probe-steps", "30", "--out", str(probe)]) == 0
+    speed = json.loads(probe.read_text())["candidates"]
+    assert set(speed) == {"preset", "dropout-0"}
+    assert all(c["steps_per_minute"] > 0 and c["windows"] == 2 and c["parameters"] > 0 for c in speed.values())
+    out = tmp_path / "search.json"
+    # a budget of a few seconds of that CPU: each candidate's own step count
+    assert search.main(["run", *common, "--probe", str(probe), "--minutes", "0.05", "--device", "cpu",
+                        "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    for name, c in res["candidates"].items():
+        assert c["steps_planned"] == max(1, round(speed[name]["steps_per_minute"] * 0.05))
+        assert c["steps"] == c["steps_planned"] and c["dev_greedy_best"] is not None
+        assert c["alpha"] is not None and c["dev_beam"] is not None  # the preset's tune_alpha ran
+    capsys.readouterr()
+    assert search.main(["table", str(out)]) == 0
+    table = capsys.readouterr().err
+    assert "dropout-0 | model.dropout=0 |" in table and "preset | (preset) |" in table
