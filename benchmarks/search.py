@@ -43,7 +43,7 @@ from pathlib import Path
 
 import yaml
 
-from .common import machine_info, run_child, thread_env
+from .common import machine_info, prepare_data, run_child, thread_env
 
 HERE = Path(__file__).resolve().parent
 S2A = [sys.executable, "-m", "seq2attn"]
@@ -99,12 +99,35 @@ def load_candidates(path: Path, only: str | None) -> tuple[dict, dict[str, list[
     return base, cands
 
 
-def train_cmd(base: dict, data_dir: Path, out: Path, device: str, sets: list[str]) -> list[str]:
-    cmd = [*S2A, "train", "--corpus", "multi30k", "--src-lang", base["src"], "--tgt-lang", base["tgt"],
-           "--backend", base["backend"], "--data-dir", str(data_dir), "--out", str(out), "--device", device]
+def preset_config(base: dict, dest: Path) -> Path:
+    """The ``--corpus multi30k`` preset for ``base["backend"]`` as a config file: the candidates train
+    on the prepared plain-text files with it (what ``--corpus multi30k`` would give, without its
+    download and checksum step, so a stand-in corpus works too)."""
+    from seq2attn.text.corpora import CORPORA
+
+    cfg = CORPORA["multi30k"].preset_for(base["backend"])
+    cfg.setdefault("model", {})["backend"] = base["backend"]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def train_cmd(setup: dict, out: Path, device: str, sets: list[str]) -> list[str]:
+    src, tgt, d = setup["src"], setup["tgt"], setup["data"]
+    cmd = [*S2A, "train", "-c", str(setup["config"]), "--out", str(out), "--device", device,
+           "--train", f"{d['train']}.{src}", f"{d['train']}.{tgt}", "--dev", f"{d['dev']}.{src}", f"{d['dev']}.{tgt}"]
     for s in sets:
         cmd += ["--set", s]
     return cmd
+
+
+def prepare(args: argparse.Namespace, base: dict) -> dict:
+    try:
+        data = prepare_data(args.data_dir, args.work / "data", src=base["src"], tgt=base["tgt"],
+                            limits={"train": None, "dev": None, "test": 1})
+    except FileNotFoundError as e:
+        raise ValueError(str(e)) from e
+    return {**base, "data": data, "config": preset_config(base, args.work / "preset.yaml")}
 
 
 def fresh(model_dir: Path) -> Path:
@@ -137,6 +160,7 @@ def steps_per_minute(rows: list[dict]) -> dict:
 
 
 def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> dict:
+    setup = prepare(args, base)
     results = {"command": "python -m benchmarks.search " + " ".join(sys.argv[1:]), "base": base,
                "machine": machine_info(args.threads), "probe_steps": args.probe_steps, "candidates": {}}
     for name, sets in cands.items():
@@ -145,7 +169,7 @@ def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> 
         sets_all = [f"train.threads={args.threads}", f"train.max_steps={args.probe_steps}", "train.max_minutes=null",
                     f"train.log_every={args.log_every}", f"train.validate_every={10 * args.probe_steps}", "data.dev_size=20",
                     "train.tune_alpha=false", "train.average_last=null", *args.sets, *sets]
-        child = run_child([*train_cmd(base, args.data_dir, out, "cpu", sets_all)],
+        child = run_child(train_cmd(setup, out, "cpu", sets_all),
                           log=args.work / "logs" / f"probe-{name}.log", env=thread_env(args.threads))
         entry: dict = {"sets": sets}
         try:
@@ -163,6 +187,7 @@ def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> 
 def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> dict:
     if (args.probe is None) == (args.steps is None):
         raise ValueError("give --probe PROBE.json or --steps N")
+    setup = prepare(args, base)
     speed = json.loads(args.probe.read_text())["candidates"] if args.probe else {}
     plan: dict[str, int] = {}
     for name in cands:
@@ -185,7 +210,7 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
                     *args.sets, *sets]
         say(f"[{name}] {plan[name]} steps on {args.device} ...")
         with open(log, "wb") as f:
-            procs.append((name, subprocess.Popen(train_cmd(base, args.data_dir, out, args.device, sets_all),
+            procs.append((name, subprocess.Popen(train_cmd(setup, out, args.device, sets_all),
                                                  stdout=f, stderr=subprocess.STDOUT, env=thread_env(args.threads)), out, log))
 
     limit = args.parallel or len(waiting)
