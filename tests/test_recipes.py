@@ -56,3 +56,15 @@ def test_the_de_en_transformer_recipe_is_the_preset_with_120_minutes():
         "data.corpus=multi30k", "data.src_lang=de", "data.tgt_lang=en", "model.backend=transformer",
         "train.max_minutes=120"])
     assert recipe == preset
+
+
+def test_the_de_en_gru_recipe_is_the_rnn_preset_with_120_minutes():
+    # recipes v2 (issue 23): the GRU + Bahdanau target row is `--corpus multi30k` (backend rnn) with 120 minutes
+    from seq2attn.text.corpora import CORPORA
+
+    recipe = resolve_config(file=ROOT / "recipes" / "multi30k-de-en-gru-bahdanau.yaml")
+    preset = resolve_config(preset=CORPORA["multi30k"].preset_for("rnn"), sets=[
+        "data.corpus=multi30k", "data.src_lang=de", "data.tgt_lang=en", "model.backend=rnn",
+        "train.max_minutes=120"])
+    assert recipe == preset
+    assert recipe.model.decoder == "bahdanau"
