@@ -45,15 +45,8 @@ if [[ -z "${GAP_JOEY_HOME:-}" ]]; then
     mkdir -p "$GAP_JOEY_HOME/joeynmt-venv/bin"
     printf '#!/bin/sh\nPYTHONPATH=/tmp/site exec %s "$@"\n' "$(command -v "$PY")" > "$GAP_JOEY_HOME/joeynmt-venv/bin/python"
     chmod +x "$GAP_JOEY_HOME/joeynmt-venv/bin/python"
-    "$PY" - "$GAP_JOEY_HOME" <<'PYEOF' || { echo "gpu_learning_gap: JoeyNMT is not usable"; exit 3; }
-import sys
-from pathlib import Path
-from benchmarks import peer_joeynmt as joey
-home = Path(sys.argv[1])
-py = joey.venv_python(home)
-joey.apply_shims(joey.package_dir(py))
-(home / "joeynmt-venv" / joey.MARKER).write_text("".join(f"{s.file}: {s.why}\n" for s in joey.SHIMS))
-PYEOF
+    "$PY" -c "import sys; from pathlib import Path; from benchmarks import peer_joeynmt as j; j.finish_install(Path(sys.argv[1]))" \
+        "$GAP_JOEY_HOME" || { echo "gpu_learning_gap: JoeyNMT is not usable"; exit 3; }
 fi
 JPY="$GAP_JOEY_HOME/joeynmt-venv/bin/python"
 "$JPY" -c "import joeynmt.training, torch, sentencepiece; print('joeynmt ready, torch', torch.__version__, 'cuda', torch.cuda.is_available())" \

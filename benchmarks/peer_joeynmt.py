@@ -76,9 +76,15 @@ def ensure_installed(work: Path, *, log: Path) -> Path:
         pin.write_text(TORCH_PIN + "\n")
         subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(pin), f"joeynmt=={JOEYNMT_VERSION}",
                         "importlib_metadata"], check=True, stdout=out, stderr=subprocess.STDOUT)
-    apply_shims(package_dir(py))
-    (venv / MARKER).write_text("".join(f"{s.file}: {s.why}\n" for s in SHIMS))
+    finish_install(work)
     return py
+
+
+def finish_install(work: Path) -> None:
+    """Apply the shims to the JoeyNMT that ``venv_python(work)`` imports and mark the venv ready
+    (also for a venv made another way, e.g. gpu_learning_gap.sh's wrapper on a machine without network)."""
+    apply_shims(package_dir(venv_python(work)))
+    (work / "joeynmt-venv" / MARKER).write_text("".join(f"{s.file}: {s.why}\n" for s in SHIMS))
 
 
 def package_dir(py: Path) -> Path:

@@ -32,21 +32,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import itertools
 import json
 import re
 import shutil
 import statistics
-import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
 
-from .common import machine_info, prepare_data, run_child, thread_env
+from seq2attn.fsutil import atomic_write_text
+
+from . import seq2attn_side as s2a
+from .common import Child, machine_info, prepare_data, run_child, thread_env
 
 HERE = Path(__file__).resolve().parent
-S2A = [sys.executable, "-m", "seq2attn"]
 _PARAMS = re.compile(r"model: ([\d,]+) parameters")
 
 
@@ -114,7 +115,7 @@ def preset_config(base: dict, dest: Path) -> Path:
 
 def train_cmd(setup: dict, out: Path, device: str, sets: list[str]) -> list[str]:
     src, tgt, d = setup["src"], setup["tgt"], setup["data"]
-    cmd = [*S2A, "train", "-c", str(setup["config"]), "--out", str(out), "--device", device,
+    cmd = [*s2a.S2A, "train", "-c", str(setup["config"]), "--out", str(out), "--device", device,
            "--train", f"{d['train']}.{src}", f"{d['train']}.{tgt}", "--dev", f"{d['dev']}.{src}", f"{d['dev']}.{tgt}"]
     for s in sets:
         cmd += ["--set", s]
@@ -138,8 +139,7 @@ def fresh(model_dir: Path) -> Path:
 
 
 def metrics(model_dir: Path) -> list[dict]:
-    path = model_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return s2a.metrics(model_dir) if (model_dir / "metrics.jsonl").is_file() else []
 
 
 def parameters(log: Path) -> int | None:
@@ -148,27 +148,31 @@ def parameters(log: Path) -> int | None:
 
 
 def steps_per_minute(rows: list[dict]) -> dict:
-    """Training speed from the probe's train rows, the first window (start-up) left out."""
-    train = [r for r in rows if r.get("kind") == "train" and r.get("tokens_per_s")]
-    if len(train) < 2:
+    """Training speed from the probe's logging windows, as the benchmark reads it
+    (``seq2attn_side.train_rates``): the first window (start-up) and any window right after a
+    validation left out."""
+    first = next((r["step"] for r in rows if r.get("kind") == "train"), 0)
+    rates = s2a.train_rates(rows, first=first, last=s2a.last_step(rows))
+    per_step = s2a.target_tokens_per_step(rows)
+    if not rates or not per_step:
         raise ValueError("the probe logged no training window after the first; give more --probe-steps")
-    windows = [(b, b["step"] - a["step"]) for a, b in itertools.pairwise(train)]
-    per_step = statistics.median(r["target_tokens"] / steps for r, steps in windows)
-    tok_s = statistics.median(r["tokens_per_s"] for r, _ in windows)
-    return {"tokens_per_s": round(tok_s, 1), "target_tokens_per_step": round(per_step, 1),
-            "steps_per_minute": round(tok_s * 60 / per_step, 2), "windows": len(windows)}
+    tok_s = statistics.median(rates)
+    return {"tokens_per_s": round(tok_s, 1), "target_tokens_per_step": per_step,
+            "steps_per_minute": round(tok_s * 60 / per_step, 2), "windows": len(rates)}
 
 
 def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> dict:
     setup = prepare(args, base)
-    results = {"command": "python -m benchmarks.search " + " ".join(sys.argv[1:]), "base": base,
+    results = {"command": args.command, "base": base,
                "machine": machine_info(args.threads), "probe_steps": args.probe_steps, "candidates": {}}
     for name, sets in cands.items():
         say(f"[{name}] probe: {args.probe_steps} steps on {args.threads} thread(s) ...")
         out = fresh(args.work / "probe" / name)
-        sets_all = [f"train.threads={args.threads}", f"train.max_steps={args.probe_steps}", "train.max_minutes=null",
-                    f"train.log_every={args.log_every}", f"train.validate_every={10 * args.probe_steps}", "data.dev_size=20",
-                    "train.tune_alpha=false", "train.average_last=null", *args.sets, *sets]
+        # the probe's own settings last: a candidate's or --set's validate_every must not cut windows
+        sets_all = [*args.sets, *sets, f"train.threads={args.threads}", f"train.max_steps={args.probe_steps}",
+                    "train.max_minutes=null", f"train.log_every={args.log_every}",
+                    f"train.validate_every={10 * args.probe_steps}", "data.dev_size=20", "train.tune_alpha=false",
+                    "train.average_last=null"]
         child = run_child(train_cmd(setup, out, "cpu", sets_all),
                           log=args.work / "logs" / f"probe-{name}.log", env=thread_env(args.threads))
         entry: dict = {"sets": sets}
@@ -197,33 +201,29 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
             plan[name] = max(1, round(speed[name]["steps_per_minute"] * args.minutes))
         else:
             raise ValueError(f"{args.probe}: no probe figure for candidate {name!r}")
-    results = {"command": "python -m benchmarks.search " + " ".join(sys.argv[1:]), "base": base,
+    results = {"command": args.command, "base": base,
                "machine": machine_info(args.threads), "device": args.device, "minutes": args.minutes,
                "probe": str(args.probe) if args.probe else None, "candidates": {}}
-    procs: list[tuple[str, subprocess.Popen, Path, Path]] = []
-    waiting = list(cands.items())
 
-    def start(name: str, sets: list[str]) -> None:
-        out, log = fresh(args.work / "run" / name), args.work / "logs" / f"run-{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+    def train(name: str) -> Child:
         sets_all = [f"train.threads={args.threads}", f"train.max_steps={plan[name]}", "train.max_minutes=null",
-                    *args.sets, *sets]
+                    *args.sets, *cands[name]]
         say(f"[{name}] {plan[name]} steps on {args.device} ...")
-        with open(log, "wb") as f:
-            procs.append((name, subprocess.Popen(train_cmd(setup, out, args.device, sets_all),
-                                                 stdout=f, stderr=subprocess.STDOUT, env=thread_env(args.threads)), out, log))
+        return run_child(train_cmd(setup, fresh(args.work / "run" / name), args.device, sets_all),
+                         log=args.work / "logs" / f"run-{name}.log", env=thread_env(args.threads))
 
-    limit = args.parallel or len(waiting)
-    while waiting or procs:
-        while waiting and len(procs) < limit:
-            start(*waiting.pop(0))
-        name, proc, out, log = procs.pop(0)
-        rc = proc.wait()
-        entry = {"sets": cands[name], "steps_planned": plan[name], **(speed.get(name, {}) and {
-            "cpu_steps_per_minute": speed[name]["steps_per_minute"]}), "parameters": parameters(log)}
-        entry.update(summary(metrics(out)) if rc == 0 else {"error": f"seq2attn train exited {rc}; see {log}"})
-        results["candidates"][name] = entry
-        write(args.out, results)
+    with ThreadPoolExecutor(args.parallel or len(cands)) as pool:
+        children = {name: pool.submit(train, name) for name in cands}
+        for name, future in children.items():  # in the file's order, each written as it is known
+            child = future.result()
+            entry = {"sets": cands[name], "steps_planned": plan[name], "parameters": parameters(child.log)}
+            if name in speed:
+                entry["cpu_steps_per_minute"] = speed[name]["steps_per_minute"]
+            rows = metrics(args.work / "run" / name)
+            entry.update(summary(rows) if child.returncode == 0 else
+                         {"error": f"seq2attn train exited {child.returncode}; see {child.log}"})
+            results["candidates"][name] = entry
+            write(args.out, results)
     return results
 
 
@@ -233,20 +233,16 @@ def summary(rows: list[dict]) -> dict:
     best = max(valid, key=lambda r: r["bleu"]) if valid else None
     avg = next((r for r in rows if r.get("kind") == "averaged"), None)
     alpha = next((r for r in reversed(rows) if r.get("kind") == "alpha"), None)
-    out = {"steps": max((r["step"] for r in rows if "step" in r), default=0),
+    out = {"steps": s2a.last_step(rows),
            "dev_greedy_best": best and round(best["bleu"], 2), "best_step": best and best["step"],
            "dev_loss_best": best and round(best["loss"], 4), "dev_greedy_last": valid[-1]["bleu"] if valid else None,
            "dev_greedy_averaged": avg and avg.get("dev_bleu"),
            "curve": [{"step": r["step"], "bleu": r["bleu"], "loss": r["loss"]} for r in valid]}
     if alpha:
         by = alpha["dev_bleu_by_alpha"]
-        out.update(alpha=alpha["alpha"], weights=alpha.get("weights"), dev_beam=by.get(_key(alpha["alpha"])),
+        out.update(alpha=alpha["alpha"], weights=alpha.get("weights"), dev_beam=by.get(f"{alpha['alpha']:g}"),
                    dev_beam_alpha0=by.get("0"))
     return out
-
-
-def _key(alpha: float) -> str:
-    return f"{alpha:g}"
 
 
 def render(results: list[dict]) -> str:
@@ -270,13 +266,12 @@ def render(results: list[dict]) -> str:
 
 def write(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(results, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.command = " ".join(["python -m benchmarks.search", *(argv if argv is not None else sys.argv[1:])])
     if args.cmd == "table":
         try:
             say(render([json.loads(p.read_text()) for p in args.results]))

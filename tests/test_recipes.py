@@ -36,35 +36,20 @@ def test_recipe_resolves_for_its_pair_and_model(path):
     assert named and all((ROOT / n).is_file() for n in named)  # the figures it quotes are committed
 
 
-def test_the_en_de_recipe_is_the_multi30k_transformer_preset():
-    # recipes v2 (issue 23): what `--corpus multi30k --backend transformer` gives, with a 30-minute budget
+# recipes v2 (issue 23): each of these is what `--corpus multi30k` gives for its pair and backend,
+# with the budget of its target row (decode.alpha too: each run chooses it on dev, train.tune_alpha)
+PRESET_RECIPES = [("multi30k-en-de-transformer", "transformer", 30),
+                  ("multi30k-de-en-transformer", "transformer", 120),
+                  ("multi30k-de-en-gru-bahdanau", "rnn", 120)]
+
+
+@pytest.mark.parametrize(("stem", "backend", "minutes"), PRESET_RECIPES, ids=[s for s, _, _ in PRESET_RECIPES])
+def test_the_v2_recipes_are_the_multi30k_preset_with_their_budget(stem, backend, minutes):
     from seq2attn.text.corpora import CORPORA
 
-    recipe = resolve_config(file=ROOT / "recipes" / "multi30k-en-de-transformer.yaml")
-    preset = resolve_config(preset=CORPORA["multi30k"].preset_for("transformer"), sets=[
-        "data.corpus=multi30k", "data.src_lang=en", "data.tgt_lang=de", "model.backend=transformer",
-        "train.max_minutes=30"])
-    assert recipe == preset  # decode.alpha too: each run chooses it on dev (train.tune_alpha)
-
-
-def test_the_de_en_transformer_recipe_is_the_preset_with_120_minutes():
-    # recipes v2 (issue 23): the de->en target row is the preset given the issue's 120 minutes
-    from seq2attn.text.corpora import CORPORA
-
-    recipe = resolve_config(file=ROOT / "recipes" / "multi30k-de-en-transformer.yaml")
-    preset = resolve_config(preset=CORPORA["multi30k"].preset_for("transformer"), sets=[
-        "data.corpus=multi30k", "data.src_lang=de", "data.tgt_lang=en", "model.backend=transformer",
-        "train.max_minutes=120"])
+    _, src, tgt, _ = stem.split("-", 3)
+    recipe = resolve_config(file=ROOT / "recipes" / f"{stem}.yaml")
+    preset = resolve_config(preset=CORPORA["multi30k"].preset_for(backend), sets=[
+        "data.corpus=multi30k", f"data.src_lang={src}", f"data.tgt_lang={tgt}", f"model.backend={backend}",
+        f"train.max_minutes={minutes}"])
     assert recipe == preset
-
-
-def test_the_de_en_gru_recipe_is_the_rnn_preset_with_120_minutes():
-    # recipes v2 (issue 23): the GRU + Bahdanau target row is `--corpus multi30k` (backend rnn) with 120 minutes
-    from seq2attn.text.corpora import CORPORA
-
-    recipe = resolve_config(file=ROOT / "recipes" / "multi30k-de-en-gru-bahdanau.yaml")
-    preset = resolve_config(preset=CORPORA["multi30k"].preset_for("rnn"), sets=[
-        "data.corpus=multi30k", "data.src_lang=de", "data.tgt_lang=en", "model.backend=rnn",
-        "train.max_minutes=120"])
-    assert recipe == preset
-    assert recipe.model.decoder == "bahdanau"

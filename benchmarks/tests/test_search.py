@@ -32,16 +32,17 @@ def test_every_shipped_candidate_changes_its_preset(path):
         seen.append(cfg)
 
 
-def test_speed_comes_from_the_windows_after_the_first():
-    rows = [{"kind": "train", "step": 10, "tokens_per_s": 100.0, "target_tokens": 9000},  # start-up: dropped
-            {"kind": "valid", "step": 10, "bleu": 1.0},
+def test_speed_comes_from_the_windows_after_the_first_and_not_after_a_validation():
+    rows = [{"kind": "train", "step": 10, "tokens_per_s": 100.0, "target_tokens": 30000},  # start-up: dropped
             {"kind": "train", "step": 20, "tokens_per_s": 2000.0, "target_tokens": 30000},
-            {"kind": "train", "step": 30, "tokens_per_s": 3000.0, "target_tokens": 30000}]
+            {"kind": "train", "step": 30, "tokens_per_s": 3000.0, "target_tokens": 30000},
+            {"kind": "valid", "step": 30, "bleu": 1.0},
+            {"kind": "train", "step": 40, "tokens_per_s": 50.0, "target_tokens": 30000}]  # its clock ran through it
     speed = search.steps_per_minute(rows)
     assert speed["windows"] == 2 and speed["target_tokens_per_step"] == 3000
     assert speed["steps_per_minute"] == 50.0  # 2,500 tokens/s x 60 / 3,000 per step
     with pytest.raises(ValueError, match="more --probe-steps"):
-        search.steps_per_minute(rows[:2])
+        search.steps_per_minute(rows[:1])
 
 
 def test_bad_candidates_are_one_line_errors(tmp_path, capsys):
