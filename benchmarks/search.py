@@ -191,8 +191,10 @@ def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> 
 def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> dict:
     if (args.probe is None) == (args.steps is None):
         raise ValueError("give --probe PROBE.json or --steps N")
-    setup = prepare(args, base)
-    speed = json.loads(args.probe.read_text())["candidates"] if args.probe else {}
+    try:
+        speed = json.loads(args.probe.read_text(encoding="utf-8"))["candidates"] if args.probe else {}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"--probe {args.probe}: not a probe result ({e})") from e
     plan: dict[str, int] = {}
     for name in cands:
         if args.steps is not None:
@@ -201,6 +203,7 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
             plan[name] = max(1, round(speed[name]["steps_per_minute"] * args.minutes))
         else:
             raise ValueError(f"{args.probe}: no probe figure for candidate {name!r}")
+    setup = prepare(args, base)
     results = {"command": args.command, "base": base,
                "machine": machine_info(args.threads), "device": args.device, "minutes": args.minutes,
                "probe": str(args.probe) if args.probe else None, "candidates": {}}

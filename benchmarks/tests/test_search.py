@@ -57,6 +57,10 @@ def test_bad_candidates_are_one_line_errors(tmp_path, capsys):
     assert "--only nope: not in" in capsys.readouterr().err
     assert search.main(["run", "--candidates", str(good), "--out", str(tmp_path / "o.json")]) == 2
     assert "give --probe PROBE.json or --steps N" in capsys.readouterr().err
+    for probe in (tmp_path / "missing.json", bad):  # absent, or not a probe's JSON
+        assert search.main(["run", "--candidates", str(good), "--probe", str(probe), "--data-dir", str(tmp_path),
+                            "--out", str(tmp_path / "o.json")]) == 2
+        assert f"--probe {probe}: not a probe result" in capsys.readouterr().err
 
 
 @pytest.mark.slow
