@@ -40,6 +40,7 @@ def test_recipe_resolves_for_its_pair_and_model(path):
 # with the budget of its target row (decode.alpha too: each run chooses it on dev, train.tune_alpha)
 PRESET_RECIPES = [("multi30k-en-de-transformer", "transformer", 30),
                   ("multi30k-de-en-transformer", "transformer", 120),
+                  ("multi30k-en-fr-transformer", "transformer", 120),
                   ("multi30k-de-en-gru-bahdanau", "rnn", 120)]
 
 
