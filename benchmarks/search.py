@@ -5,7 +5,7 @@ depend on the machine that takes them. So the search has two parts:
 
     # 1. on the CPU whose budget counts, quiet, the threads a user has: each candidate's steps per
     #    minute of training (validation excluded), from a short run of --probe-steps steps
-    python -m benchmarks.search probe --candidates benchmarks/search/de-en-transformer.yaml \\
+    python -m benchmarks.search probe --candidates benchmarks/configs/search-de-en-transformer.yaml \\
         --data-dir ../shared/corpora --threads 2 --out benchmarks/results/search/<date>-probe.json
     # 2. anywhere (a GPU machine: all candidates at once, one process each): each candidate trains
     #    exactly the steps it would make in --minutes on that CPU, with the budget schedule decaying
@@ -26,6 +26,7 @@ decoded here. A candidate is the ``--corpus multi30k`` preset for ``base.backend
 
 The step count is the probe's median training tokens/s over the candidate's real target tokens per
 step: a model that is slower on the CPU gets fewer steps, as it would in a real budgeted run.
+Candidates whose overrides do not change a step's cost (``COST_NEUTRAL``) share one pooled rate.
 """
 
 from __future__ import annotations
@@ -188,6 +189,38 @@ def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> 
     return results
 
 
+# Settings that change what a step learns, not what it costs. Candidates that change only these run
+# at one pooled rate, the median of their probes (the preset's included): on 2026-12-04 seven such
+# Transformer candidates probed at 74.0-86.4 steps/min (the preset 76.2), so their own figures would
+# have handed some of them up to 13% more steps than others for the same minutes.
+COST_NEUTRAL = frozenset({"train.lr", "train.warmup_steps", "train.label_smoothing", "train.schedule",
+                          "train.budget_decay", "train.min_lr", "train.clip_norm", "train.adam_betas",
+                          "model.dropout", "model.attention_dropout"})
+
+
+def cost_neutral(sets: list[str]) -> bool:
+    """True when every override is in COST_NEUTRAL (a dropout of 0 is not: it skips the masks)."""
+    for s in sets:
+        key, _, value = s.partition("=")
+        if key not in COST_NEUTRAL or (key.endswith("dropout") and value.strip() in {"0", "0.0"}):
+            return False
+    return True
+
+
+def step_plan(cands: dict[str, list[str]], speed: dict, minutes: float) -> dict[str, tuple[int, float, bool]]:
+    """Each candidate's steps for ``minutes`` of the probed CPU: (steps, steps per minute, pooled)."""
+    missing = [n for n in cands if "steps_per_minute" not in speed.get(n, {})]
+    if missing:
+        raise ValueError(f"no probe figure for candidate {missing[0]!r}")
+    pool = [speed[n]["steps_per_minute"] for n, sets in cands.items() if cost_neutral(sets)]
+    plan = {}
+    for name, sets in cands.items():
+        pooled = len(pool) > 1 and cost_neutral(sets)
+        rate = statistics.median(pool) if pooled else speed[name]["steps_per_minute"]
+        plan[name] = (max(1, round(rate * minutes)), round(rate, 2), pooled)
+    return plan
+
+
 def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> dict:
     if (args.probe is None) == (args.steps is None):
         raise ValueError("give --probe PROBE.json or --steps N")
@@ -195,14 +228,14 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
         speed = json.loads(args.probe.read_text(encoding="utf-8"))["candidates"] if args.probe else {}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"--probe {args.probe}: not a probe result ({e})") from e
-    plan: dict[str, int] = {}
-    for name in cands:
-        if args.steps is not None:
-            plan[name] = args.steps
-        elif "steps_per_minute" in speed.get(name, {}):
-            plan[name] = max(1, round(speed[name]["steps_per_minute"] * args.minutes))
-        else:
-            raise ValueError(f"{args.probe}: no probe figure for candidate {name!r}")
+    if args.steps is not None:
+        rates = {name: (args.steps, None, False) for name in cands}
+    else:
+        try:
+            rates = step_plan(cands, speed, args.minutes)
+        except ValueError as e:
+            raise ValueError(f"{args.probe}: {e}") from e
+    plan = {name: steps for name, (steps, _, _) in rates.items()}
     setup = prepare(args, base)
     results = {"command": args.command, "base": base,
                "machine": machine_info(args.threads), "device": args.device, "minutes": args.minutes,
@@ -221,7 +254,9 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
             child = future.result()
             entry = {"sets": cands[name], "steps_planned": plan[name], "parameters": parameters(child.log)}
             if name in speed:
-                entry["cpu_steps_per_minute"] = speed[name]["steps_per_minute"]
+                entry["cpu_steps_per_minute"] = rates[name][1]
+                entry["probed_steps_per_minute"] = speed[name]["steps_per_minute"]
+                entry["pooled_rate"] = rates[name][2]
             rows = metrics(args.work / "run" / name)
             entry.update(summary(rows) if child.returncode == 0 else
                          {"error": f"seq2attn train exited {child.returncode}; see {child.log}"})
