@@ -190,9 +190,9 @@ def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> 
 
 
 # Settings that change what a step learns, not what it costs. Candidates that change only these run
-# at one pooled rate, the median of their probes (the preset's included): on 2026-12-04 seven such
-# Transformer candidates probed at 74.0-86.4 steps/min (the preset 76.2), so their own figures would
-# have handed some of them up to 13% more steps than others for the same minutes.
+# at one pooled rate, the median of their probes (the preset's included): on 2026-12-04 ten such
+# Transformer candidates, the preset among them, probed at 74.0-86.4 steps/min, so their own figures
+# would have handed some of them up to 17% more steps than others for the same minutes.
 COST_NEUTRAL = frozenset({"train.lr", "train.warmup_steps", "train.label_smoothing", "train.schedule",
                           "train.budget_decay", "train.min_lr", "train.clip_norm", "train.adam_betas",
                           "model.dropout", "model.attention_dropout"})
@@ -202,13 +202,21 @@ def cost_neutral(sets: list[str]) -> bool:
     """True when every override is in COST_NEUTRAL (a dropout of 0 is not: it skips the masks)."""
     for s in sets:
         key, _, value = s.partition("=")
-        if key not in COST_NEUTRAL or (key.endswith("dropout") and value.strip() in {"0", "0.0"}):
+        if key not in COST_NEUTRAL or (key.endswith("dropout") and _is_zero(value)):
             return False
     return True
 
 
-def step_plan(cands: dict[str, list[str]], speed: dict, minutes: float) -> dict[str, tuple[int, float, bool]]:
-    """Each candidate's steps for ``minutes`` of the probed CPU: (steps, steps per minute, pooled)."""
+def _is_zero(value: str) -> bool:
+    try:
+        return float(value) == 0
+    except ValueError:
+        return False
+
+
+def step_plan(cands: dict[str, list[str]], speed: dict, minutes: float) -> dict[str, dict]:
+    """Each candidate's steps for ``minutes`` of the probed CPU, the rate they come from and whether
+    that rate is the pooled one."""
     missing = [n for n in cands if "steps_per_minute" not in speed.get(n, {})]
     if missing:
         raise ValueError(f"no probe figure for candidate {missing[0]!r}")
@@ -217,7 +225,7 @@ def step_plan(cands: dict[str, list[str]], speed: dict, minutes: float) -> dict[
     for name, sets in cands.items():
         pooled = len(pool) > 1 and cost_neutral(sets)
         rate = statistics.median(pool) if pooled else speed[name]["steps_per_minute"]
-        plan[name] = (max(1, round(rate * minutes)), round(rate, 2), pooled)
+        plan[name] = {"steps": max(1, round(rate * minutes)), "rate": round(rate, 2), "pooled": pooled}
     return plan
 
 
@@ -228,23 +236,20 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
         speed = json.loads(args.probe.read_text(encoding="utf-8"))["candidates"] if args.probe else {}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"--probe {args.probe}: not a probe result ({e})") from e
-    if args.steps is not None:
-        rates = {name: (args.steps, None, False) for name in cands}
-    else:
-        try:
-            rates = step_plan(cands, speed, args.minutes)
-        except ValueError as e:
-            raise ValueError(f"{args.probe}: {e}") from e
-    plan = {name: steps for name, (steps, _, _) in rates.items()}
+    try:
+        plan = {name: {"steps": args.steps} for name in cands} if args.steps is not None else \
+            step_plan(cands, speed, args.minutes)
+    except ValueError as e:
+        raise ValueError(f"{args.probe}: {e}") from e
     setup = prepare(args, base)
     results = {"command": args.command, "base": base,
                "machine": machine_info(args.threads), "device": args.device, "minutes": args.minutes,
                "probe": str(args.probe) if args.probe else None, "candidates": {}}
 
     def train(name: str) -> Child:
-        sets_all = [f"train.threads={args.threads}", f"train.max_steps={plan[name]}", "train.max_minutes=null",
+        sets_all = [f"train.threads={args.threads}", f"train.max_steps={plan[name]['steps']}", "train.max_minutes=null",
                     *args.sets, *cands[name]]
-        say(f"[{name}] {plan[name]} steps on {args.device} ...")
+        say(f"[{name}] {plan[name]['steps']} steps on {args.device} ...")
         return run_child(train_cmd(setup, fresh(args.work / "run" / name), args.device, sets_all),
                          log=args.work / "logs" / f"run-{name}.log", env=thread_env(args.threads))
 
@@ -252,11 +257,10 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
         children = {name: pool.submit(train, name) for name in cands}
         for name, future in children.items():  # in the file's order, each written as it is known
             child = future.result()
-            entry = {"sets": cands[name], "steps_planned": plan[name], "parameters": parameters(child.log)}
+            entry = {"sets": cands[name], "steps_planned": plan[name]["steps"], "parameters": parameters(child.log)}
             if name in speed:
-                entry["cpu_steps_per_minute"] = rates[name][1]
-                entry["probed_steps_per_minute"] = speed[name]["steps_per_minute"]
-                entry["pooled_rate"] = rates[name][2]
+                entry.update(cpu_steps_per_minute=plan[name]["rate"], pooled_rate=plan[name]["pooled"],
+                             probed_steps_per_minute=speed[name]["steps_per_minute"])
             rows = metrics(args.work / "run" / name)
             entry.update(summary(rows) if child.returncode == 0 else
                          {"error": f"seq2attn train exited {child.returncode}; see {child.log}"})

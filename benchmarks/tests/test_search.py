@@ -63,19 +63,19 @@ def test_bad_candidates_are_one_line_errors(tmp_path, capsys):
         assert f"--probe {probe}: not a probe result" in capsys.readouterr().err
 
 
-
 def test_candidates_that_cost_the_same_per_step_share_one_pooled_rate():
     cands = {"preset": [], "lr": ["train.lr=0.003"], "ls": ["train.label_smoothing=0", "model.dropout=0.2"],
              "no-dropout": ["model.dropout=0"], "wide": ["model.ff_size=512"]}
     speed = {"preset": {"steps_per_minute": 76.0}, "lr": {"steps_per_minute": 86.0},
              "ls": {"steps_per_minute": 74.0}, "no-dropout": {"steps_per_minute": 90.0},
              "wide": {"steps_per_minute": 69.4}}
-    plan = search.step_plan(cands, speed, minutes=100)
+    plan = {n: (p["steps"], p["rate"], p["pooled"]) for n, p in search.step_plan(cands, speed, minutes=100).items()}
     assert plan["preset"] == plan["lr"] == plan["ls"] == (7600, 76.0, True)  # the median of 76, 86, 74
     assert plan["no-dropout"] == (9000, 90.0, False)  # a dropout of 0 skips work: its own figure
     assert plan["wide"] == (6940, 69.4, False)
+    assert not search.cost_neutral(["model.dropout=0.00"]) and search.cost_neutral(["model.dropout=0.3"])
     # a lone cost-neutral candidate keeps its own figure; a candidate the probe lacks is an error
-    assert search.step_plan({"lr": ["train.lr=0.003"]}, speed, minutes=1) == {"lr": (86, 86.0, False)}
+    assert search.step_plan({"lr": ["train.lr=0.003"]}, speed, minutes=1) == {"lr": {"steps": 86, "rate": 86.0, "pooled": False}}
     with pytest.raises(ValueError, match="no probe figure for candidate 'x'"):
         search.step_plan({"x": []}, speed, minutes=1)
 
