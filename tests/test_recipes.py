@@ -41,6 +41,7 @@ def test_recipe_resolves_for_its_pair_and_model(path):
 PRESET_RECIPES = [("multi30k-en-de-transformer", "transformer", 30),
                   ("multi30k-de-en-transformer", "transformer", 120),
                   ("multi30k-en-fr-transformer", "transformer", 120),
+                  ("multi30k-fr-en-transformer", "transformer", 120),
                   ("multi30k-de-en-gru-bahdanau", "rnn", 120)]
 
 
