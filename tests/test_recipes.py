@@ -42,6 +42,7 @@ PRESET_RECIPES = [("multi30k-en-de-transformer", "transformer", 30),
                   ("multi30k-de-en-transformer", "transformer", 120),
                   ("multi30k-en-fr-transformer", "transformer", 120),
                   ("multi30k-fr-en-transformer", "transformer", 120),
+                  ("multi30k-cs-en-transformer", "transformer", 120),
                   ("multi30k-de-en-gru-bahdanau", "rnn", 120)]
 
 
