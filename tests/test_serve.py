@@ -429,7 +429,8 @@ def test_concurrent_requests_are_batched_and_equal_single_ones(rnn):
 
 # --- the process: start, serve, SIGTERM during a burst ---------------------------------------------
 def test_sigterm_during_a_burst_answers_every_accepted_request(tiny_model):
-    proc, url = start_server(tiny_model, "--window-ms", "20")
+    # --max-sentences: the larger bursts below must be decoded, not refused at the default 64
+    proc, url = start_server(tiny_model, "--window-ms", "20", "--max-sentences", "768")
     n = 12
     sent: list[int] = []  # sentences per request, one entry per request sent
 
@@ -464,6 +465,8 @@ def test_sigterm_during_a_burst_answers_every_accepted_request(tiny_model):
                 break
             for t in threads:
                 t.join(120)
+            # answered before a poll saw it: decoded, not refused (a refusal would make the next burst moot)
+            assert [getattr(r, "status_code", r) for r in results] == [200] * n
         assert in_flight > 0  # SIGTERM lands while requests are being decoded or wait for it
         proc.send_signal(signal.SIGTERM)
         for t in threads:
