@@ -94,9 +94,17 @@ def ratios(ours: dict, peer: dict) -> dict[str, float | None]:
     derive(ours)
     derive(peer)
     r = {name: None if v is None else v["median"] for name, v in paired_ratios(ours, peer).items()}
-    r["train_tokens_per_s_bf16_vs_fp32"] = ratio(_get(ours, "bf16", "tokens_per_s"), _get(ours, "train", "tokens_per_s"))
+    r["train_tokens_per_s_bf16_vs_fp32"] = ratio(_get(ours, "bf16", "tokens_per_s"), _fp32_beside_bf16(ours))
     r["decode_peak_rss"] = ratio(_decode_rss(ours), _decode_rss(peer))
     return r
+
+
+def _fp32_beside_bf16(ours: dict) -> float | None:
+    """The fp32 tokens/s the bf16 run is compared with: repeat 1's window, measured in the budget
+    run just before the (single) bf16 run, so that the machine's drift over the later repeats does
+    not enter the ratio; the median where a file has no per-repeat figures."""
+    runs = _get(ours, "train", "tokens_per_s_runs")
+    return runs[0] if runs else _get(ours, "train", "tokens_per_s")
 
 
 def derive(side: dict) -> dict:
@@ -318,6 +326,8 @@ def render(results: dict) -> str:
     lines = [f"machine: {machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {machine['date']}",
              f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')} ({method})",
              f"repeats: {repeats} per side, interleaved; figures with a range are medians (min-max)", *notes(results)]
+    if len(results.get("parts", [])) > 1:
+        lines[:2] = ["parts (separate runs; ratios are taken within a part only):", *parts_lines(results)]
     if results.get("bf16_skipped"):
         lines.append(f"bf16 training run skipped: {results['bf16_skipped']}")
     table = rows(results)
@@ -382,7 +392,38 @@ def markdown(results: dict) -> str:
             cells += [_cell(ours, row.path), *([] if shared else [_cell(peer, row.peer or row.path) if peer else "-"]),
                       _ratio_cell(ours, peer, row)]
         lines.append("| " + " | ".join(cells) + " |")
+    if len(results.get("parts", [])) > 1:
+        lines += ["", "Column groups from separate runs (ratios are taken within a run only):",
+                  *(f"- {line}" for line in parts_lines(results))]
     return "\n".join(lines)
+
+
+# settings a reader must see when the parts of a merged table differ in them
+PART_SETTINGS = ("budget_min", "warmup_steps", "measure_steps", "repeats", "threads", "shared_cap",
+                 "max_output_length", "decode_weights", "equal_padding", "batch_tokens", "vocab_size", "bf16")
+
+
+def part_of(results: dict, name: str) -> dict:
+    """What one results file says about where and how its models were measured (report.main)."""
+    return {"file": name, "models": list(results.get("models", {})), "machine": results.get("machine", {}),
+            "matmul_peak_gflops": results.get("matmul_peak_gflops", {}),
+            "settings": {k: v for k, v in results.get("settings", {}).items() if k in PART_SETTINGS}}
+
+
+def parts_lines(results: dict) -> list[str]:
+    """A line per part of a merged table: its models, machine, starting matmul peak, and the
+    settings in which it differs from the first part."""
+    parts = results.get("parts", [])
+    first = parts[0]["settings"] if parts else {}
+    out = []
+    for part in parts:
+        m, peak = part["machine"], part["matmul_peak_gflops"]
+        differ = {k: v for k, v in part["settings"].items() if first.get(k) != v}
+        out.append(f"{', '.join(part['models'])} ({part['file']}): {m.get('cpu', '?')}, {m.get('threads', '?')} threads, "
+                   f"torch {m.get('torch', '?')}, {m.get('date', '?')}; matmul peak fp32 {peak.get('fp32')}, "
+                   f"bf16 {peak.get('bf16')} GFLOP/s"
+                   + ("; unlike the first part: " + ", ".join(f"{k} {v}" for k, v in differ.items()) if differ else ""))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,10 +447,13 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
             print(f"benchmarks.report: error: {path}: not a benchmarks.run results file (no 'models')", file=sys.stderr)
             return 2
+        part = part_of(data, path.name)
         if merged is None:
             merged = data
+            merged["parts"] = [part]
         else:
             merged["models"].update(data["models"])
+            merged["parts"].append(part)
     rederive(merged)
     print(render(merged))
     print()

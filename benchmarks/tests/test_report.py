@@ -37,7 +37,10 @@ def test_report_merges_parts_and_rederives_targets(tmp_path, capsys):
     part1 = {"machine": {"cpu": "x", "threads": 2, "torch": "t", "date": "d"}, "matmul_peak_gflops": {"fp32": 1.0},
              "models": {"rnn": {"seq2attn": ours, "joeynmt": peer, "targets": stale},
                         "rnn-luong": {"seq2attn": ours, "joeynmt": {**peer, "same_run_as": "rnn"}}}}
-    part2 = {**part1, "models": {"transformer": {"seq2attn": ours, "joeynmt": {"error": "boom"}}}}
+    part1["settings"] = {"measure_steps": 150, "shared_cap": 100, "seq2attn_set": []}
+    part2 = {**part1, "machine": {"cpu": "y", "threads": 2, "torch": "t", "date": "e"},
+             "settings": {"measure_steps": 80, "shared_cap": 100, "seq2attn_set": ["x=1"]},
+             "models": {"transformer": {"seq2attn": ours, "joeynmt": {"error": "boom"}}}}
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
     for path, part in zip(paths, (part1, part2)):
         path.write_text(json.dumps(part))
@@ -48,6 +51,13 @@ def test_report_merges_parts_and_rederives_targets(tmp_path, capsys):
     assert header == ("| figure | rnn: seq2attn | JoeyNMT | ratio | rnn-luong: seq2attn | ratio "
                       "| transformer: seq2attn | JoeyNMT | ratio |")
     assert "| train tok/s fp32, as shipped | 2,500 | 1,000 | 2.50x | 2,500 | 2.50x | 2,500 | failed | - |" in out
+    # each part's machine and the settings where it differs from the first, under both tables
+    lines = out.splitlines()
+    for machine in ("rnn, rnn-luong (a.json): x, 2 threads, torch t, d; matmul peak fp32 1.0, bf16 None GFLOP/s",
+                    ("transformer (b.json): y, 2 threads, torch t, e; matmul peak fp32 1.0, bf16 None GFLOP/s; "
+                     "unlike the first part: measure_steps 80")):
+        assert machine in lines and f"- {machine}" in lines
+    assert not any(line.startswith("machine: ") for line in lines)  # no single machine claimed for both
     bad = tmp_path / "bad.json"
     for text in ("{}", "[1]", '{"models": []}', "not json"):
         bad.write_text(text)
@@ -170,3 +180,12 @@ def test_headline_decoding_under_each_toolkits_own_rule_with_the_capped_rows_sec
     assert "| decoded weights | last (step 677) | last (244.ckpt) |  |" in md
     assert md.index("decode sent/s beam 5 |") < md.index("cap 100, secondary")  # headline rows first
     assert md.index("sent/s greedy, cap 100, secondary") < md.index("sent/s beam 5, cap 100, secondary")
+
+
+def test_bf16_is_compared_with_the_fp32_window_measured_beside_it():
+    """The single bf16 run follows repeat 1's fp32 window; later, slower repeats must not inflate it."""
+    ours = {"train": {"tokens_per_s": 2000.0, "tokens_per_s_runs": [3000.0, 2000.0, 1500.0]},
+            "bf16": {"tokens_per_s": 4500.0}}
+    assert report.ratios(ours, {})["train_tokens_per_s_bf16_vs_fp32"] == 1.5  # not 4500 / 2000
+    del ours["train"]["tokens_per_s_runs"]
+    assert report.ratios(ours, {})["train_tokens_per_s_bf16_vs_fp32"] == 2.25  # older files: the one figure
