@@ -429,8 +429,9 @@ def test_concurrent_requests_are_batched_and_equal_single_ones(rnn):
 
 # --- the process: start, serve, SIGTERM during a burst ---------------------------------------------
 def test_sigterm_during_a_burst_answers_every_accepted_request(tiny_model):
+    bursts = (48, 192, 768)  # a machine fast enough to answer the whole burst first gets a larger one
     # --max-sentences: the larger bursts below must be decoded, not refused at the default 64
-    proc, url = start_server(tiny_model, "--window-ms", "20", "--max-sentences", "768")
+    proc, url = start_server(tiny_model, "--window-ms", "20", "--max-sentences", str(max(bursts)))
     n = 12
     sent: list[int] = []  # sentences per request, one entry per request sent
 
@@ -459,7 +460,7 @@ def test_sigterm_during_a_burst_answers_every_accepted_request(tiny_model):
             time.sleep(0.01)
 
     try:
-        for sentences in (48, 192, 768):  # a machine fast enough to answer the whole burst first gets a larger one
+        for sentences in bursts:
             results, threads, in_flight = burst(sentences)
             if in_flight > 0:
                 break
