@@ -323,11 +323,13 @@ def render(results: dict) -> str:
     machine, peak = results["machine"], results["matmul_peak_gflops"]
     method = results.get("matmul_peak_method", "best of 10 runs of a 1024 x 1024 @ 1024 x 1024 matmul")
     repeats = results.get("settings", {}).get("repeats", 1)
-    lines = [f"machine: {machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {machine['date']}",
-             f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')} ({method})",
-             f"repeats: {repeats} per side, interleaved; figures with a range are medians (min-max)", *notes(results)]
     if len(results.get("parts", [])) > 1:
-        lines[:2] = ["parts (separate runs; ratios are taken within a part only):", *parts_lines(results)]
+        where = ["parts (separate runs; ratios are taken within a part only):", *parts_lines(results)]
+    else:
+        where = [f"machine: {machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}, {machine['date']}",
+                 f"matmul peak GFLOP/s: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')} ({method})"]
+    lines = [*where, f"repeats: {repeats} per side, interleaved; figures with a range are medians (min-max)",
+             *notes(results)]
     if results.get("bf16_skipped"):
         lines.append(f"bf16 training run skipped: {results['bf16_skipped']}")
     table = rows(results)
@@ -398,23 +400,17 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-# settings a reader must see when the parts of a merged table differ in them
-PART_SETTINGS = ("budget_min", "warmup_steps", "measure_steps", "repeats", "threads", "shared_cap",
-                 "max_output_length", "decode_weights", "equal_padding", "batch_tokens", "vocab_size", "bf16")
-
-
 def part_of(results: dict, name: str) -> dict:
     """What one results file says about where and how its models were measured (report.main)."""
     return {"file": name, "models": list(results.get("models", {})), "machine": results.get("machine", {}),
-            "matmul_peak_gflops": results.get("matmul_peak_gflops", {}),
-            "settings": {k: v for k, v in results.get("settings", {}).items() if k in PART_SETTINGS}}
+            "matmul_peak_gflops": results.get("matmul_peak_gflops", {}), "settings": results.get("settings", {})}
 
 
 def parts_lines(results: dict) -> list[str]:
     """A line per part of a merged table: its models, machine, starting matmul peak, and the
     settings in which it differs from the first part."""
-    parts = results.get("parts", [])
-    first = parts[0]["settings"] if parts else {}
+    parts = results["parts"]
+    first = parts[0]["settings"]
     out = []
     for part in parts:
         m, peak = part["machine"], part["matmul_peak_gflops"]

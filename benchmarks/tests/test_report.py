@@ -55,7 +55,7 @@ def test_report_merges_parts_and_rederives_targets(tmp_path, capsys):
     lines = out.splitlines()
     for machine in ("rnn, rnn-luong (a.json): x, 2 threads, torch t, d; matmul peak fp32 1.0, bf16 None GFLOP/s",
                     ("transformer (b.json): y, 2 threads, torch t, e; matmul peak fp32 1.0, bf16 None GFLOP/s; "
-                     "unlike the first part: measure_steps 80")):
+                     "unlike the first part: measure_steps 80, seq2attn_set ['x=1']")):
         assert machine in lines and f"- {machine}" in lines
     assert not any(line.startswith("machine: ") for line in lines)  # no single machine claimed for both
     bad = tmp_path / "bad.json"
