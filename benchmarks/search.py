@@ -53,7 +53,8 @@ _PARAMS = re.compile(r"model: ([\d,]+) parameters")
 
 
 def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    sys.stderr.write(text + "\n")  # one write: candidates trained in parallel threads report whole lines
+    sys.stderr.flush()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -195,7 +196,8 @@ def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> 
 # would have handed some of them up to 17% more steps than others for the same minutes.
 COST_NEUTRAL = frozenset({"train.lr", "train.warmup_steps", "train.label_smoothing", "train.schedule",
                           "train.budget_decay", "train.min_lr", "train.clip_norm", "train.adam_betas",
-                          "model.dropout", "model.attention_dropout"})
+                          "model.dropout", "model.attention_dropout",
+                          "model.norm"})  # post-norm moves each layer norm; a pre-norm stack adds one at its end
 
 
 def cost_neutral(sets: list[str]) -> bool:
@@ -216,14 +218,16 @@ def _is_zero(value: str) -> bool:
 
 def step_plan(cands: dict[str, list[str]], speed: dict, minutes: float) -> dict[str, dict]:
     """Each candidate's steps for ``minutes`` of the probed CPU, the rate they come from and whether
-    that rate is the pooled one."""
-    missing = [n for n in cands if "steps_per_minute" not in speed.get(n, {})]
-    if missing:
-        raise ValueError(f"no probe figure for candidate {missing[0]!r}")
-    pool = [speed[n]["steps_per_minute"] for n, sets in cands.items() if cost_neutral(sets)]
+    that rate is the pooled one. The pool is every probed candidate that costs what the preset costs
+    (its probe's own ``sets``), so ``--only`` a few plans the steps the whole file would, and a
+    cost-neutral candidate added after the probe takes the pooled rate without a probe of its own."""
+    pool = [v["steps_per_minute"] for n, v in speed.items()
+            if "steps_per_minute" in v and cost_neutral(v.get("sets", cands.get(n, ["?"])))]
     plan = {}
     for name, sets in cands.items():
         pooled = len(pool) > 1 and cost_neutral(sets)
+        if not pooled and "steps_per_minute" not in speed.get(name, {}):
+            raise ValueError(f"no probe figure for candidate {name!r}")
         rate = statistics.median(pool) if pooled else speed[name]["steps_per_minute"]
         plan[name] = {"steps": max(1, round(rate * minutes)), "rate": round(rate, 2), "pooled": pooled}
     return plan

@@ -74,10 +74,16 @@ def test_candidates_that_cost_the_same_per_step_share_one_pooled_rate():
     assert plan["no-dropout"] == (9000, 90.0, False)  # a dropout of 0 skips work: its own figure
     assert plan["wide"] == (6940, 69.4, False)
     assert not search.cost_neutral(["model.dropout=0.00"]) and search.cost_neutral(["model.dropout=0.3"])
-    # a lone cost-neutral candidate keeps its own figure; a candidate the probe lacks is an error
-    assert search.step_plan({"lr": ["train.lr=0.003"]}, speed, minutes=1) == {"lr": {"steps": 86, "rate": 86.0, "pooled": False}}
-    with pytest.raises(ValueError, match="no probe figure for candidate 'x'"):
-        search.step_plan({"x": []}, speed, minutes=1)
+    # the pool is the whole probe's (its own sets), so a subset plans what the whole file would and a
+    # cost-neutral candidate added after the probe takes the pooled rate; any other unprobed one is an error
+    probed = {n: {**v, "sets": cands[n]} for n, v in speed.items()}
+    subset = {"lr": ["train.lr=0.003"], "post": ["model.norm=post", "train.warmup_steps=2000"]}
+    assert search.step_plan(subset, probed, minutes=1) == {n: {"steps": 76, "rate": 76.0, "pooled": True} for n in subset}
+    lone = {"lr": speed["lr"]}
+    assert search.step_plan({"lr": ["train.lr=0.003"]}, lone, minutes=1) == {"lr": {"steps": 86, "rate": 86.0, "pooled": False}}
+    for name, sets in (("x", ["model.ff_size=128"]), ("y", [])):
+        with pytest.raises(ValueError, match=f"no probe figure for candidate '{name}'"):
+            search.step_plan({name: sets}, lone, minutes=1)
 
 
 @pytest.mark.slow
