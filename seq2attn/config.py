@@ -124,6 +124,7 @@ class ModelConfig:
     positional: Literal["sinusoidal", "learned"] = "sinusoidal"  # position encoding: fixed, or a learned table
     max_positions: int = bound(1024, gt=0)  # position table size; learned positions past it reuse the last one
     attention_dropout: float = bound(0.1, ge=0, lt=1)  # on attention weights
+    activation_dropout: float | None = bound(None, ge=0, lt=1)  # inside the feed-forward (None: model.dropout)
     share_embeddings: bool | Literal["auto"] = "auto"  # one source/target embedding; auto: when tokenizer.joint
     align_layer: int | None = None  # decoder layer whose cross-attention is the alignment (None: the last)
     align_head: int | None = None  # head of that layer (None: the average over heads)

@@ -192,6 +192,14 @@ def test_shared_and_tied_embeddings():
     assert separate.src_embed.tokens is not separate.tgt_embed.tokens
 
 
+@pytest.mark.parametrize("activation_dropout,expected", [(None, 0.1), (0.0, 0.0), (0.25, 0.25)])
+def test_activation_dropout_is_the_feed_forwards_own_or_the_models(activation_dropout, expected):
+    model = _model(activation_dropout=activation_dropout)
+    inner = {m.p for layer in [*model.encoder, *model.decoder] for m in layer.ff.net if isinstance(m, nn.Dropout)}
+    outer = {m.p for layer in model.encoder for m in (layer.r_attn.dropout, layer.r_ff.dropout)}
+    assert inner == {expected} and outer == {0.1}  # the residual dropouts keep model.dropout
+
+
 @pytest.mark.parametrize("sets,match", [
     (["model.emb_size=30", "model.heads=4"], "model.emb_size=30 must be divisible by model.heads=4"),
     (["model.align_layer=2", "model.dec_layers=2"], "model.align_layer=2; choose 0..1"),
@@ -200,6 +208,7 @@ def test_shared_and_tied_embeddings():
     (["model.norm=mid"], "model.norm='mid'; choose one of: pre, post"),
     (["model.activation=tanh"], "choose one of: relu, gelu"),
     (["model.attention_dropout=1.0"], "model.attention_dropout"),
+    (["model.activation_dropout=-0.1"], "model.activation_dropout"),
     (["train.schedule=linear"], "choose one of: plateau, noam, cosine, constant"),
     (["train.schedule=cosine"], "train.schedule=cosine needs train.max_steps"),
     (["train.warmup_steps=0"], "train.warmup_steps=0"),

@@ -105,12 +105,14 @@ class Embedding(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Position-wise FFN(x) = W2 act(W1 x + b1) + b2."""
+    """Position-wise FFN(x) = W2 dropout(act(W1 x + b1)) + b2; the dropout is ``activation_dropout``
+    (fairseq's name; 0 there by default), else ``dropout``."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        p = cfg.dropout if cfg.activation_dropout is None else cfg.activation_dropout
         self.net = nn.Sequential(nn.Linear(cfg.emb_size, cfg.ff_size), ACTIVATIONS[cfg.activation](),
-                                 nn.Dropout(cfg.dropout), nn.Linear(cfg.ff_size, cfg.emb_size))
+                                 nn.Dropout(p), nn.Linear(cfg.ff_size, cfg.emb_size))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
