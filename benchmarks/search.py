@@ -266,8 +266,9 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
                 entry.update(cpu_steps_per_minute=plan[name]["rate"], pooled_rate=plan[name]["pooled"],
                              probed_steps_per_minute=speed[name]["steps_per_minute"])
             rows = metrics(args.work / "run" / name)
-            entry.update(summary(rows) if child.returncode == 0 else
-                         {"error": f"seq2attn train exited {child.returncode}; see {child.log}"})
+            entry.update(summary(rows))  # a candidate stopped early keeps the curve it made
+            if child.returncode != 0:
+                entry["error"] = f"seq2attn train exited {child.returncode} at step {entry['steps']}; see {child.log}"
             results["candidates"][name] = entry
             write(args.out, results)
     return results
@@ -297,10 +298,12 @@ def render(results: list[dict]) -> str:
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for res in results:
         for name, c in res["candidates"].items():
-            if "error" in c:
-                lines.append(" | ".join([name, " ".join(c["sets"]) or "(preset)", "FAILED", *[""] * (len(head) - 3)]))
-                continue
             fmt = lambda v, f="{:.2f}": "-" if v is None else f.format(v)
+            if "error" in c:  # what it reached before it stopped, marked as such
+                lines.append(" | ".join([name, " ".join(c["sets"]) or "(preset)", fmt(c.get("parameters"), "{:,}"), "",
+                                         f"stopped at {fmt(c.get('steps'), '{:,}')}", fmt(c.get("dev_greedy_best")),
+                                         "", "", fmt(c.get("dev_loss_best"), "{:.3f}")]))
+                continue
             lines.append(" | ".join([
                 name, " ".join(c["sets"]) or "(preset)", fmt(c.get("parameters"), "{:,}"),
                 fmt(c.get("cpu_steps_per_minute", c.get("steps_per_minute")), "{:.1f}"), fmt(c.get("steps"), "{:,}"),

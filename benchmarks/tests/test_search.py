@@ -114,3 +114,16 @@ def test_probe_then_run_then_table(tmp_path, capsys):
     assert search.main(["table", str(out)]) == 0
     table = capsys.readouterr().err
     assert "dropout-0 | model.dropout=0 |" in table and "preset | (preset) |" in table
+
+
+def test_a_candidate_stopped_early_keeps_its_curve_in_the_table():
+    rows = [{"kind": "train", "step": 200, "loss": 6.0}, {"kind": "valid", "step": 200, "bleu": 3.5, "loss": 5.3},
+            {"kind": "valid", "step": 400, "bleu": 9.25, "loss": 4.2}, {"kind": "train", "step": 450, "loss": 4.1}]
+    entry = {"sets": ["model.norm=post"], "steps_planned": 5598, "parameters": 2349056, **search.summary(rows),
+             "error": "seq2attn train exited 1 at step 450; see run.log"}
+    assert entry["steps"] == 450 and entry["dev_greedy_best"] == 9.25 and [c["step"] for c in entry["curve"]] == [200, 400]
+    done = {"sets": [], "steps_planned": 5598, "parameters": 2349568, **search.summary(rows[:3])}
+    table = search.render([{"candidates": {"stopped": entry, "preset": done}}]).splitlines()
+    assert table[2].split(" | ") == ["stopped", "model.norm=post", "2,349,056", "", "stopped at 450", "9.25", "", "",
+                                     "4.200"]
+    assert table[3].split(" | ")[:6] == ["preset", "(preset)", "2,349,568", "-", "400", "9.25"]
