@@ -221,8 +221,11 @@ def step_plan(cands: dict[str, list[str]], speed: dict, minutes: float) -> dict[
     that rate is the pooled one. The pool is every probed candidate that costs what the preset costs
     (its probe's own ``sets``), so ``--only`` a few plans the steps the whole file would, and a
     cost-neutral candidate added after the probe takes the pooled rate without a probe of its own."""
-    pool = [v["steps_per_minute"] for n, v in speed.items()
-            if "steps_per_minute" in v and cost_neutral(v.get("sets", cands.get(n, ["?"])))]
+    def probed_neutral(name: str, figures: dict) -> bool:  # by the probe's sets, else the file's
+        sets = figures.get("sets", cands.get(name))
+        return "steps_per_minute" in figures and sets is not None and cost_neutral(sets)
+
+    pool = [v["steps_per_minute"] for n, v in speed.items() if probed_neutral(n, v)]
     plan = {}
     for name, sets in cands.items():
         pooled = len(pool) > 1 and cost_neutral(sets)
@@ -268,7 +271,8 @@ def run(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> di
             rows = metrics(args.work / "run" / name)
             entry.update(summary(rows))  # a candidate stopped early keeps the curve it made
             if child.returncode != 0:
-                entry["error"] = f"seq2attn train exited {child.returncode} at step {entry['steps']}; see {child.log}"
+                entry["error"] = (f"seq2attn train exited {child.returncode} after logged step {entry['steps']}; "
+                                  f"see {child.log}")
             results["candidates"][name] = entry
             write(args.out, results)
     return results
