@@ -165,7 +165,9 @@ class TrainConfig:
     seed: int = 1  # random seed (CPU runs repeat exactly)
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int | None = bound(None, gt=0)  # CPU threads for torch; None: torch's default
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16: autocast; fp16: CUDA only, with a loss scaler
+    # bf16: autocast; fp16: CUDA only, with a loss scaler; auto: bf16 where the hardware has bf16 matrix
+    # units (a CPU with AMX, a CUDA GPU with bf16), else fp32; the run records what it chose
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     log_every: int = bound(20, gt=0)  # steps between training-loss rows in metrics.jsonl
     attention_image: bool = True  # draw attention/step-N.png of the first dev pair at each validation
     curve: bool = True  # redraw curve.png (dev BLEU and loss against steps and minutes) at each validation

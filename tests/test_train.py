@@ -256,3 +256,31 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, reverse_files):
     assert done.returncode == 0, done.stderr
     assert f"resuming from step {stopped}" in done.stderr
     assert json.loads((out / "manifest.json").read_text())["weights"]["last"]["step"] == stopped + 5
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_precision_auto_runs_bf16_only_on_a_cpu_with_amx_and_records_it(tmp_path, reverse_files, monkeypatch,
+                                                                        amx, expected):
+    import yaml
+
+    from seq2attn.nn import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_has_amx", lambda: amx)
+    messages = []
+    reporter = Reporter()
+    reporter.message = messages.append
+    out = tmp_path / "m"
+    train(_cfg(reverse_files, max_steps=4, validate_every=4, device="cpu", precision="auto"), out, reporter=reporter)
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["precision"] == expected
+    assert f"train.precision=auto: {expected}" in "\n".join(messages)
+    # a resume runs what the run recorded, on any machine
+    monkeypatch.setattr(runtime, "_cpu_has_amx", lambda: not amx)
+    assert train(_cfg(reverse_files, max_steps=8, validate_every=4, device="cpu"), out, resume=True).step == 8
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["precision"] == expected
+
+
+def test_resolve_precision_keeps_explicit_choices():
+    from seq2attn.nn.runtime import resolve_precision
+
+    for p in ("fp32", "bf16", "fp16"):
+        assert resolve_precision(p, torch.device("cpu")) == (p, "")

@@ -36,7 +36,12 @@ from seq2attn.modeldir.store import codec_sha256
 from seq2attn.nn.batches import Batch, EpochPlan
 from seq2attn.nn.loss import LossModel
 from seq2attn.nn.models import build_model, check_config, count_parameters
-from seq2attn.nn.runtime import check_precision, keep_freed_memory, resolve_device
+from seq2attn.nn.runtime import (
+    check_precision,
+    keep_freed_memory,
+    resolve_device,
+    resolve_precision,
+)
 from seq2attn.run import distributed
 from seq2attn.run.averaging import average_last
 from seq2attn.run.board import Board, check_tensorboard
@@ -313,7 +318,11 @@ def _build(cfg: Config, out: Path, *, resume: bool, reporter: Reporter, world: W
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device, local_rank=world.local_rank if world.distributed else None)
-    check_precision(cfg.train.precision, device, option="train.precision")
+    precision, why = resolve_precision(cfg.train.precision, device)
+    check_precision(precision, device, option="train.precision")
+    if why:  # config.yaml records what ran, so a resume runs the same precision
+        reporter.message(f"train.precision=auto: {precision} ({why})")
+        cfg = replace(cfg, train=replace(cfg.train, precision=precision))
     distributed.init(world, device)
     store = open_data(cfg, out, world, reporter=reporter)
     codec = store.codec
