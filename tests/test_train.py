@@ -275,8 +275,10 @@ def test_precision_auto_runs_bf16_only_on_a_cpu_with_amx_and_records_it(tmp_path
     assert f"train.precision=auto: {expected}" in "\n".join(messages)
     # a resume runs what the run recorded, on any machine
     monkeypatch.setattr(runtime, "_cpu_has_amx", lambda: not amx)
-    assert train(_cfg(reverse_files, max_steps=8, validate_every=4, device="cpu"), out, resume=True).step == 8
-    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["precision"] == expected
+    trainer = build_trainer(_cfg(reverse_files, max_steps=8, validate_every=4, device="cpu"), out, resume=True,
+                            reporter=Reporter())
+    assert trainer.cfg.train.precision == trainer.loss_model.precision == expected
+    assert run(trainer).step == 8
 
 
 def test_resolve_precision_keeps_explicit_choices():

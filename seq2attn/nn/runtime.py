@@ -70,7 +70,7 @@ def _cpu_has_amx() -> bool:
         return bool(caps().get("amx_bf16", False))
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
     except OSError:
         return False
 
