@@ -164,7 +164,7 @@ def test_multi30k_preset_follows_the_backend():
     assert _multi30k("model.backend=transformer") == t  # --set chooses the backend as --backend does
     r = _multi30k()  # the default backend: the GRU + Bahdanau preset
     assert (r.model.backend, r.model.decoder, r.model.emb_size, r.model.dropout, r.train.schedule,
-            r.train.label_smoothing) == ("rnn", "bahdanau", 256, 0.3, "budget", 0.1)
+            r.train.label_smoothing) == ("rnn", "bahdanau", 256, 0.4, "budget", 0.1)
     # the user's own values win over the preset, and the budget is the user's
     mine = _multi30k("train.max_minutes=30", "model.dropout=0.2", backend="transformer")
     assert (mine.train.max_minutes, mine.model.dropout, mine.model.emb_size) == (30, 0.2, 128)
