@@ -1,6 +1,6 @@
 """The learning curve of a model directory: ``curve.png``, dev BLEU and dev loss against steps
-and against minutes, drawn from ``metrics.jsonl`` (the training loss beside the dev loss; the
-averaged checkpoint as a star)."""
+and against wall-clock minutes (the records' ``minutes``: validations included), drawn from
+``metrics.jsonl`` (the training loss beside the dev loss; the averaged checkpoint as a star)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def draw_curve(directory: Path) -> Path:
     rows = read_metrics(directory / "metrics.jsonl")
     fig = Figure(figsize=(10, 7), layout="constrained")
     axes = fig.subplots(2, 2, sharex="col")
-    for col, (x, label) in enumerate((("step", "steps"), ("minutes", "training minutes"))):
+    for col, (x, label) in enumerate((("step", "steps"), ("minutes", "wall-clock minutes (validations included)"))):
         bleu, loss = axes[0][col], axes[1][col]
         bleu.plot(*_series(rows, "valid", x, "bleu"), marker="o", markersize=3, label="dev BLEU")
         bleu.plot(*_series(rows, "averaged", x, "dev_bleu"), marker="*", markersize=12, linestyle="none",
