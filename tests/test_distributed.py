@@ -111,3 +111,24 @@ def test_ranks_with_different_configs_stop_together_in_one_line(tmp_path, revers
     assert done.returncode != 0
     assert done.stderr.count("seq2attn: error: rank 1's configuration differs from rank 0's") == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split("seq2attn: error:")[0], done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_a_torchrun_worker_exits_with_its_status_and_without_interpreter_finalization(joined):
+    """A process that joined a process group leaves through os._exit once the command's status is
+    known (gloo's teardown at finalization can abort a clean run); any other process exits normally.
+    Either way the status and the one-line error are the command's."""
+    script = "\n".join([
+        "import atexit",
+        "from seq2attn.run import distributed",
+        f"distributed._joined = {joined}",
+        "atexit.register(lambda: print('finalized', flush=True))",
+        "from seq2attn.cli.main import app",
+        "app(['train', '--no-such-option'], prog_name='seq2attn')",
+    ])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env,
+                          check=False)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.startswith("seq2attn: error:") and "--no-such-option" in done.stderr
+    assert ("finalized" in done.stdout) is not joined

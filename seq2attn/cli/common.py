@@ -131,7 +131,13 @@ class Group(TyperGroup):
         except typer.Abort:
             typer.echo("seq2attn: error: aborted", err=True)
             code = 1
-        sys.exit(code if isinstance(code, int) else 0)
+        code = code if isinstance(code, int) else 0
+        # a torchrun worker leaves without interpreter finalization (see exit_worker); the module
+        # is only loaded, with torch, by commands that may join a process group
+        workers = sys.modules.get("seq2attn.run.distributed")
+        if workers is not None:
+            workers.exit_worker(code)
+        sys.exit(code)
 
 
 # --- decoding options: derived from seq2attn.config.DecodeConfig -------------------------------

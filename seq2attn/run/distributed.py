@@ -10,6 +10,7 @@ directory while the others wait at a barrier.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -48,6 +49,9 @@ def world_from_env() -> World:
     return World(rank, size, local)
 
 
+_joined = False  # this process joined a process group: it is a torchrun worker
+
+
 def init(world: World, device: torch.device) -> None:
     """Join the process group: nccl between GPUs, gloo between CPU processes."""
     if not world.distributed or dist.is_initialized():
@@ -57,11 +61,32 @@ def init(world: World, device: torch.device) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     timeout = timedelta(minutes=float(os.environ.get("SEQ2ATTN_DIST_TIMEOUT_MIN", "30")))
     dist.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=timeout)
+    global _joined
+    _joined = True
 
 
 def close() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_worker(code: int) -> None:
+    """End a torchrun worker now, with exit status ``code``, skipping interpreter finalization.
+
+    Everything a run writes is on disk by then (atomically), and its process group destroyed. What
+    is left at finalization is gloo's C++ state (worker threads, work objects holding tensors), and
+    tearing that down while the interpreter dies can abort the process ("terminate called without an
+    active exception", exit 134) after a clean run: seen in CI's two-process test, and the reason
+    upstream torch tried an atexit destroy (pytorch/pytorch PR 179291). A process that never joined
+    a group returns and exits normally."""
+    if not _joined:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    os._exit(code)
 
 
 def barrier(world: World) -> None:

@@ -395,10 +395,10 @@ def run(trainer: Trainer) -> TrainState:
     """Train until a limit or early stopping; validate every ``validate_every`` steps."""
     try:
         state = _loop(trainer)
-        # every rank leaves together: a gloo rank that tears its process group down and exits
-        # while another still works can abort at exit ("terminate called without an active
-        # exception"; seen once in CI's two-process test). Not on the error path, where the
-        # other ranks may never reach a barrier.
+        # every rank leaves together, so none tears its process group down while another still
+        # works (the CLI then ends each worker without interpreter finalization: see
+        # distributed.exit_worker). Not on the error path, where the other ranks may never reach
+        # a barrier.
         distributed.barrier(trainer.world)
         return state
     finally:
