@@ -197,7 +197,8 @@ def probe(args: argparse.Namespace, base: dict, cands: dict[str, list[str]]) -> 
 COST_NEUTRAL = frozenset({"train.lr", "train.warmup_steps", "train.label_smoothing", "train.schedule",
                           "train.budget_decay", "train.min_lr", "train.clip_norm", "train.adam_betas",
                           "model.dropout", "model.attention_dropout", "model.activation_dropout",
-                          "model.norm"})  # post-norm moves each layer norm; a pre-norm stack adds one at its end
+                          "model.norm",  # post-norm moves each layer norm; a pre-norm stack adds one at its end
+                          "train.seed"})
 
 
 def cost_neutral(sets: list[str]) -> bool:
